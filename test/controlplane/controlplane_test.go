@@ -1,0 +1,101 @@
+package controlplane
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// processesFrom lists the running processes whose executable lies in dir.
+func processesFrom(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatalf("reading /proc: %v", err)
+	}
+	var found []string
+	for _, e := range entries {
+		exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
+		if err == nil && strings.HasPrefix(exe, dir+string(filepath.Separator)) {
+			found = append(found, e.Name()+" "+exe)
+		}
+	}
+	return found
+}
+
+func TestStartWithControllerManagerAndStopLeavesNothing(t *testing.T) {
+	assets, err := AssetsDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before := processesFrom(t, assets); len(before) > 0 {
+		t.Skipf("another control plane is running from %s: %v", assets, before)
+	}
+	cp, err := Start(WithControllerManager(), WithCRDs(KratixCRDs, TurnstileCRDs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	scratch := cp.scratch
+	t.Cleanup(func() { _ = cp.Stop() })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	client := cp.Client()
+	for _, crd := range []string{"promises.platform.kratix.io", "healthrecords.platform.kratix.io", "healthdefinitions.platform.kratix.io"} {
+		if _, err := client.Discovery().RESTClient().Get().AbsPath("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd).DoRaw(ctx); err != nil {
+			t.Errorf("CRD %s not installed: %v", crd, err)
+		}
+	}
+	if _, err := client.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{}); err != nil {
+		t.Errorf("kube-controller-manager did not create the default ServiceAccount: %v", err)
+	}
+
+	if err := cp.Stop(); err != nil {
+		t.Fatalf("stopping: %v", err)
+	}
+	if left := processesFrom(t, assets); len(left) > 0 {
+		t.Errorf("processes left after Stop: %v", left)
+	}
+	if _, err := os.Stat(scratch); !os.IsNotExist(err) {
+		t.Errorf("scratch dir %s left after Stop (stat: %v)", scratch, err)
+	}
+}
+
+func TestAssetsDirNamesTheProblem(t *testing.T) {
+	tests := []struct {
+		name, value, want string
+	}{
+		{"unset", "", "KUBEBUILDER_ASSETS is not set"},
+		{"empty dir", t.TempDir(), "finding etcd in KUBEBUILDER_ASSETS="},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv(AssetsEnv, tt.value)
+			_, err := AssetsDir()
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("AssetsDir() error = %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// BenchmarkStart measures starting etcd and kube-apiserver until the apiserver is ready for
+// requests; stopping them is not timed.
+func BenchmarkStart(b *testing.B) {
+	for b.Loop() {
+		cp, err := Start()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		if err := cp.Stop(); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+}
