@@ -72,9 +72,9 @@ func Start(opts ...Option) (*ControlPlane, error) {
 	o := options{apiServerArgs: map[string]string{
 		// Without a default route (inside `unshare -n`) the apiserver cannot pick an address
 		// itself, and a loopback advertise address needs the endpoint reconciler off.
-		"advertise-address":       "127.0.0.1",
+		"advertise-address":        "127.0.0.1",
 		"endpoint-reconciler-type": "none",
-		"authorization-mode":      "RBAC",
+		"authorization-mode":       "RBAC",
 	}}
 	for _, opt := range opts {
 		opt(&o)
