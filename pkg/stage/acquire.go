@@ -1,0 +1,122 @@
+package stage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
+)
+
+type acquireFlags struct {
+	slotFlags
+	defaultWave int
+	gateNew     bool
+}
+
+func newAcquireCommand() *cobra.Command {
+	f := &acquireFlags{}
+	cmd := &cobra.Command{
+		Use:   "acquire",
+		Short: "Take a rollout slot for this resource request, or wait in line for one",
+		Long: `acquire runs as its own pipeline before the Promise's configure pipeline. It takes one
+of the Promise's slots for the request, re-enters the slot the request already holds, or waits
+in line. If it is still waiting after --wait, it asks Kratix to run it again after --retry-after
+(workflow-control retryAfter) and exits 0. In a delete workflow it gives up the request's slot
+and its place in line. Every flag can also be set with TURNSTILE_<FLAG> in the container's env.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runAcquire(cmd, f) },
+	}
+	f.register(cmd, "how long to wait for a slot before handing back to Kratix")
+	cmd.Flags().IntVar(&f.defaultWave, "default-wave", 1,
+		"wave of requests without a "+turnstile.WaveKey+" label or annotation (label canaries 0 to go first)")
+	cmd.Flags().BoolVar(&f.gateNew, "gate-new-requests", false,
+		"make brand-new requests wait for a slot too (by default only upgrades of existing requests are gated)")
+	return cmd
+}
+
+func runAcquire(cmd *cobra.Command, f *acquireFlags) error {
+	r, err := setup(cmd, "acquire", &f.slotFlags, func() error {
+		if f.defaultWave < 0 {
+			return fmt.Errorf("--default-wave must be 0 or more, got %d", f.defaultWave)
+		}
+		return nil
+	}, &f.defaultWave)
+	if err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	req := r.request
+	if r.env.Action == "delete" {
+		released, err := r.turn.Leave(ctx, req)
+		if err != nil {
+			return err
+		}
+		if released {
+			r.out.printf("%s is being deleted: released its slot", req)
+			r.events.emit(ctx, corev1.EventTypeNormal, "SlotReleased", "released the rollout slot: the request is being deleted")
+		} else {
+			r.out.printf("%s is being deleted: it held no slot", req)
+		}
+		return nil
+	}
+	if r.env.DryRun {
+		r.out.printf("dry run for %s: no slot taken", req)
+		return nil
+	}
+	target, err := r.targetVersion(ctx, f.target)
+	if err != nil {
+		return err
+	}
+	if phase, _ := r.object.StatusField(StatusKey, "phase").(string); phase == PhaseUpgraded {
+		if v, _ := r.object.StatusField(StatusKey, "version").(string); v == target {
+			r.out.printf("%s is already upgraded to %s: no slot needed", req, target)
+			return nil
+		}
+	}
+	start := time.Now()
+	if !f.gateNew && r.object.StatusField("lastSuccessfulConfigureWorkflowTime") == nil && r.object.StatusField(StatusKey) == nil {
+		r.out.printf("%s is new: its first install of %s goes straight through", req, target)
+		return r.write(report{Phase: PhaseUpgrading, Version: target, Since: start, Message: "new request: first install is not gated"})
+	}
+
+	r.out.printf("%s wants a slot for %s (%d slot(s) in %s)", req, target, f.slots, r.turn.Namespace())
+	waitCtx, cancel := ctx, context.CancelFunc(func() {})
+	if f.wait > 0 {
+		waitCtx, cancel = context.WithTimeout(ctx, f.wait)
+	}
+	defer cancel()
+	queued := false
+	grant, err := r.turn.Acquire(waitCtx, req, turnstile.AcquireOptions{Target: target, OnWait: func(w turnstile.Wait) {
+		r.out.printf("%s", w.Message())
+		if !queued {
+			queued = true
+			r.events.emit(ctx, corev1.EventTypeNormal, "WaitingForSlot", w.Message())
+		}
+	}})
+	var waiting *turnstile.WaitingError
+	if errors.As(err, &waiting) && ctx.Err() == nil {
+		msg := waiting.Wait.Message()
+		r.out.printf("still waiting after %s: asking Kratix to retry in %s", f.wait, f.retryAfter)
+		if err := r.write(report{Phase: PhaseWaiting, Version: target, Position: waiting.Wait.Position + 1, Since: start, Message: msg}); err != nil {
+			return err
+		}
+		return r.pipe.WriteRetryAfter(f.retryAfter, msg)
+	}
+	if err != nil {
+		return err
+	}
+	how := "took"
+	if grant.Reentered {
+		how = "re-entered"
+	}
+	msg := fmt.Sprintf("%s %s for %s after %s", how, grant.Slot.Name, target, grant.Waited.Round(time.Millisecond))
+	r.out.printf("%s", msg)
+	r.events.emit(ctx, corev1.EventTypeNormal, "SlotAcquired", msg)
+	return r.write(report{Phase: PhaseUpgrading, Version: target, Slot: grant.Slot.Name, Since: grant.Slot.AcquireTime,
+		Message: "upgrading to " + target})
+}

@@ -1,0 +1,268 @@
+package stage
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/kratix-turnstile/turnstile/pkg/health"
+	"github.com/kratix-turnstile/turnstile/pkg/kube"
+	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
+)
+
+type awaitFlags struct {
+	slotFlags
+	minHealthy       time.Duration
+	failureThreshold int
+	progressDeadline time.Duration
+}
+
+func newAwaitCommand() *cobra.Command {
+	f := &awaitFlags{}
+	cmd := &cobra.Command{
+		Use:   "await",
+		Short: "Release the request's slot once it is freshly healthy; keep it if the upgrade fails",
+		Long: `await runs as the last pipeline. It watches the live request's status.healthStatus and
+releases the request's slot once the state is healthy or ready, every health record is fresh (run
+after the slot was taken, or stamped with the target version), and it has stayed so for
+--min-healthy. After --failure-threshold unhealthy readings in a row, or no success by
+--progress-deadline, it marks the upgrade Failed and keeps the slot: the rollout pauses, and the
+request's status says why. A request that recovers is still let through. Every flag can also be
+set with TURNSTILE_<FLAG> in the container's env.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runAwait(cmd, f) },
+	}
+	f.register(cmd, "how long to watch before handing back to Kratix")
+	fs := cmd.Flags()
+	fs.DurationVar(&f.minHealthy, "min-healthy", 30*time.Second, "how long the request must stay freshly healthy (reset by any blip)")
+	fs.IntVar(&f.failureThreshold, "failure-threshold", 3, "unhealthy or degraded readings in a row that fail the upgrade")
+	fs.DurationVar(&f.progressDeadline, "progress-deadline", 10*time.Minute, "fail the upgrade if it is not healthy this long after the slot was taken")
+	return cmd
+}
+
+func (f *awaitFlags) validate() error {
+	switch {
+	case f.minHealthy < 0:
+		return fmt.Errorf("--min-healthy must not be negative, got %s", f.minHealthy)
+	case f.failureThreshold < 1:
+		return fmt.Errorf("--failure-threshold must be at least 1, got %d", f.failureThreshold)
+	case f.progressDeadline <= 0:
+		return fmt.Errorf("--progress-deadline must be positive, got %s", f.progressDeadline)
+	}
+	return nil
+}
+
+// awaiting is one await run's state.
+type awaiting struct {
+	*run
+	flags   *awaitFlags
+	slot    turnstile.Slot
+	held    bool
+	target  string
+	since   time.Time
+	gate    *health.Gate
+	fresh   health.Freshness
+	failed  bool
+	started time.Time
+}
+
+func runAwait(cmd *cobra.Command, f *awaitFlags) error {
+	noWave := 0
+	r, err := setup(cmd, "await", &f.slotFlags, f.validate, &noWave)
+	if err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	if r.env.Action == "delete" || r.env.DryRun {
+		r.out.printf("nothing to await for %s (%s%s)", r.request, r.env.Action, map[bool]string{true: ", dry run"}[r.env.DryRun])
+		return nil
+	}
+	a := &awaiting{run: r, flags: f, started: time.Now()}
+	view, err := r.turn.Inspect(ctx)
+	if err != nil {
+		return err
+	}
+	a.slot, a.held = view.HeldBy(r.request)
+	if a.held {
+		a.target, a.since, a.failed = a.slot.Version, a.slot.AcquireTime, a.slot.Phase == turnstile.PhaseFailed
+	}
+	if a.target == "" {
+		if a.target, err = r.targetVersion(ctx, f.target); err != nil {
+			return err
+		}
+	}
+	if !a.held {
+		phase, _ := r.object.StatusField(StatusKey, "phase").(string)
+		version, _ := r.object.StatusField(StatusKey, "version").(string)
+		if phase == PhaseUpgraded && version == a.target {
+			r.out.printf("%s is already upgraded to %s", r.request, a.target)
+			return nil
+		}
+		// A request that went straight through (a first install) is verified the same way,
+		// from when it passed acquire.
+		sinceText, _ := r.object.StatusField(StatusKey, "since").(string)
+		if a.since, err = time.Parse(time.RFC3339, sinceText); err != nil {
+			a.since = a.started
+		}
+	}
+	a.gate = &health.Gate{MinHealthy: f.minHealthy, FailureThreshold: f.failureThreshold, Deadline: a.since.Add(f.progressDeadline)}
+	a.fresh = health.Freshness{Since: a.since, Version: a.target}
+	where := "holding no slot"
+	if a.held {
+		where = "holding " + a.slot.Name
+	}
+	r.out.printf("%s: verifying %s (%s): fresh since %s, soak %s", r.request, a.target, where, a.since.UTC().Format(time.RFC3339), f.minHealthy)
+	return a.watch(ctx)
+}
+
+// watch follows the live request until the gate passes, the wait budget runs out, or ctx ends.
+func (a *awaiting) watch(ctx context.Context) error {
+	objects := a.dynamic.Resource(a.request.GroupVersionResource).Namespace(a.request.Namespace)
+	budget := newTimer(a.flags.wait)
+	renew := time.NewTicker(a.flags.leaseDuration / 3)
+	defer renew.Stop()
+	var (
+		live     *unstructured.Unstructured
+		events   watch.Interface
+		last     health.Observation
+		verdict  health.Verdict
+		lastLine string
+	)
+	defer func() {
+		if events != nil {
+			events.Stop()
+		}
+	}()
+	for {
+		if events == nil {
+			obj, err := objects.Get(ctx, a.request.Name, metav1.GetOptions{})
+			if err != nil {
+				return fmt.Errorf("reading %s: %w", a.request.Key(), err)
+			}
+			if events, err = kube.WatchObject(ctx, objects, a.request.Name, obj.GetResourceVersion()); err != nil {
+				return err
+			}
+			live = obj
+		}
+		if live != nil {
+			if live.GetUID() != a.request.UID {
+				return fmt.Errorf("%s was deleted while its upgrade was being verified", a.request.Key())
+			}
+			status, _ := live.Object["status"].(map[string]any)
+			st, ok := health.StatusOf(status)
+			last = health.Observe(st, ok, a.fresh)
+			verdict = a.gate.Observe(time.Now(), last)
+			live = nil
+		}
+		if verdict.Message != lastLine {
+			lastLine = verdict.Message
+			a.out.printf("%s", verdict.Message)
+		}
+		if verdict.Passed {
+			return a.pass(ctx, verdict)
+		}
+		if verdict.Failed && !a.failed {
+			a.fail(ctx, verdict)
+		}
+		recheck := newTimer(time.Until(earliestOf(verdict.PassAt, a.gate.Deadline)))
+		select {
+		case ev, ok := <-events.ResultChan():
+			switch {
+			case !ok:
+				events.Stop()
+				events = nil
+			case ev.Type == watch.Deleted:
+				return fmt.Errorf("%s was deleted while its upgrade was being verified", a.request.Key())
+			default:
+				if u, isObj := ev.Object.(*unstructured.Unstructured); isObj {
+					live = u
+				}
+			}
+		case <-recheck.C:
+			verdict = a.gate.At(time.Now(), last)
+		case <-renew.C:
+			if a.held {
+				if _, err := a.turn.Renew(ctx, a.request); err != nil {
+					return err
+				}
+			}
+		case <-budget.C:
+			return a.handBack(verdict)
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+		recheck.Stop()
+	}
+}
+
+// pass releases the slot: the upgrade is proved, and the next request may go.
+func (a *awaiting) pass(ctx context.Context, v health.Verdict) error {
+	msg := fmt.Sprintf("upgraded to %s: %s", a.target, v.Message)
+	if a.held {
+		if _, err := a.turn.Release(ctx, a.request); err != nil {
+			return err
+		}
+		msg += "; released " + a.slot.Name
+	}
+	a.out.printf("%s", msg)
+	a.events.emit(ctx, corev1.EventTypeNormal, "Upgraded", msg)
+	return a.write(report{Phase: PhaseUpgraded, Version: a.target, Since: time.Now(), Message: msg})
+}
+
+// fail marks the upgrade Failed and keeps the slot, so the rollout pauses visibly. The stage
+// goes on watching: a request that recovers is still let through.
+func (a *awaiting) fail(ctx context.Context, v health.Verdict) {
+	a.failed = true
+	msg := "upgrade to " + a.target + " failed: " + v.Message
+	if a.held {
+		if _, err := a.turn.MarkFailed(ctx, a.request, msg); err != nil {
+			a.out.printf("could not mark %s failed: %s", a.slot.Name, oneLine(err.Error()))
+		}
+		a.out.printf("%s; keeping %s, so the rollout pauses until this request recovers, is skipped or is deleted", msg, a.slot.Name)
+	} else {
+		a.out.printf("%s", msg)
+	}
+	a.events.emit(ctx, corev1.EventTypeWarning, "UpgradeFailed", msg)
+	if err := a.publish(report{Phase: PhaseFailed, Version: a.target, Slot: a.slot.Name, Since: time.Now(), Message: msg}); err != nil {
+		a.out.printf("%s", oneLine(err.Error()))
+	}
+}
+
+// handBack reports where verification stands and asks Kratix to run the pipeline again later.
+func (a *awaiting) handBack(v health.Verdict) error {
+	phase := PhaseVerifying
+	if a.failed {
+		phase = PhaseFailed
+	}
+	a.out.printf("still %s after %s: asking Kratix to retry in %s", phase, a.flags.wait, a.flags.retryAfter)
+	if err := a.write(report{Phase: phase, Version: a.target, Slot: a.slot.Name, Since: a.since, Message: v.Message}); err != nil {
+		return err
+	}
+	return a.pipe.WriteRetryAfter(a.flags.retryAfter, v.Message)
+}
+
+// newTimer is a timer firing after d; d <= 0 means never.
+func newTimer(d time.Duration) *time.Timer {
+	if d <= 0 {
+		t := time.NewTimer(time.Hour)
+		t.Stop()
+		return t
+	}
+	return time.NewTimer(d)
+}
+
+func earliestOf(a, b time.Time) time.Time {
+	switch {
+	case a.IsZero():
+		return b
+	case b.IsZero() || a.Before(b):
+		return a
+	}
+	return b
+}

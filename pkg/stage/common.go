@@ -1,0 +1,192 @@
+package stage
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/kratix-turnstile/turnstile/pkg/pipeline"
+	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
+)
+
+// DirsEnv overrides /kratix, the root of the input, output and metadata directories; for
+// running a stage outside a pod.
+const DirsEnv = "TURNSTILE_KRATIX_DIR"
+
+// slotFlags are the flags every stage that touches slots shares.
+type slotFlags struct {
+	namespace     string
+	slots         int
+	leaseDuration time.Duration
+	target        string
+	wait          time.Duration
+	retryAfter    time.Duration
+}
+
+func (f *slotFlags) register(cmd *cobra.Command, waitHelp string) {
+	fs := cmd.Flags()
+	fs.StringVar(&f.namespace, "slot-namespace", turnstile.DefaultNamespace, "namespace of the slot Leases; it must exist")
+	fs.IntVar(&f.slots, "slots", 1, "how many requests of the Promise may upgrade at once")
+	fs.DurationVar(&f.leaseDuration, "lease-duration", turnstile.DefaultLeaseDuration,
+		"how long a slot stays held without renewal; must cover the Promise's configure pipeline")
+	fs.StringVar(&f.target, "target-version", "",
+		"the version being rolled out (default: the Promise's kratix.io/promise-version label, else a hash of its spec)")
+	fs.DurationVar(&f.wait, "wait", time.Minute, waitHelp+"; 0 waits for as long as it takes (for Kratix without workflow-control)")
+	fs.DurationVar(&f.retryAfter, "retry-after", 30*time.Second, "when --wait runs out, ask Kratix to run the pipeline again after this")
+}
+
+func (f *slotFlags) validate() error {
+	switch {
+	case f.slots < 1:
+		return fmt.Errorf("--slots must be at least 1, got %d", f.slots)
+	case f.wait < 0:
+		return fmt.Errorf("--wait must not be negative, got %s", f.wait)
+	case f.retryAfter <= 0:
+		return fmt.Errorf("--retry-after must be positive, got %s", f.retryAfter)
+	case f.leaseDuration < 3*time.Second:
+		return fmt.Errorf("--lease-duration must be at least 3s, got %s", f.leaseDuration)
+	}
+	return nil
+}
+
+// run is what a stage knows once it has read its flags, environment and input.
+type run struct {
+	out     printer
+	env     pipeline.Env
+	pipe    *pipeline.Pipeline
+	object  *pipeline.Object
+	request turnstile.Request
+	kube    kubernetes.Interface
+	dynamic dynamic.Interface
+	turn    *turnstile.Turnstile
+	events  eventer
+}
+
+// setup reads the flags (and their TURNSTILE_* variables), the environment and object.yaml,
+// and builds the clients. Bad input fails here, before anything is written.
+func setup(cmd *cobra.Command, stageName string, f *slotFlags, validate func() error, defaultWave *int) (*run, error) {
+	if err := applyEnv(cmd.Flags(), os.Getenv); err != nil {
+		return nil, err
+	}
+	if err := f.validate(); err != nil {
+		return nil, err
+	}
+	if err := validate(); err != nil {
+		return nil, err
+	}
+	r := &run{out: printer{w: cmd.OutOrStdout(), stage: stageName}}
+	var err error
+	if r.env, err = pipeline.ResourceEnv(os.Getenv); err != nil {
+		return nil, err
+	}
+	root := os.Getenv(DirsEnv)
+	if root == "" {
+		root = "/kratix"
+	}
+	r.pipe = pipeline.New(pipeline.DirsUnder(root))
+	if r.object, err = r.pipe.ReadObject(r.env); err != nil {
+		return nil, err
+	}
+	if r.request, err = requestOf(r.env, r.object, *defaultWave); err != nil {
+		return nil, err
+	}
+	cfg, err := restConfig(stageName)
+	if err != nil {
+		return nil, err
+	}
+	if r.kube, err = kubernetes.NewForConfig(cfg); err != nil {
+		return nil, fmt.Errorf("creating a Kubernetes client: %w", err)
+	}
+	if r.dynamic, err = dynamic.NewForConfig(cfg); err != nil {
+		return nil, fmt.Errorf("creating a Kubernetes client: %w", err)
+	}
+	r.turn, err = turnstile.New(turnstile.Config{
+		Leases: r.kube.CoordinationV1(), Holders: turnstile.DynamicHolders{Client: r.dynamic},
+		Namespace: f.namespace, Promise: r.env.Promise, Slots: f.slots, LeaseDuration: f.leaseDuration,
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.events = eventer{events: r.kube.CoreV1(), request: r.request, component: "turnstile-" + stageName, out: r.out}
+	return r, nil
+}
+
+// restConfig is the pod's in-cluster config, or $KUBECONFIG when run outside a cluster.
+func restConfig(stageName string) (*rest.Config, error) {
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
+		clientcmd.NewDefaultClientConfigLoadingRules(), &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("loading the cluster config (in-cluster, or $KUBECONFIG): %w", err)
+	}
+	// Many requests of a Promise run these stages at once; the default 5 QPS would queue them.
+	cfg.QPS, cfg.Burst = 50, 100
+	cfg.UserAgent = "turnstile-" + stageName + "/" + Version
+	return cfg, nil
+}
+
+func requestOf(env pipeline.Env, obj *pipeline.Object, defaultWave int) (turnstile.Request, error) {
+	req := turnstile.Request{
+		GroupVersionResource: schema.GroupVersionResource{Group: env.Group, Version: env.Version, Resource: env.Plural},
+		Kind:                 env.Kind, Namespace: env.Namespace, Name: env.Name, UID: obj.UID, Wave: defaultWave,
+	}
+	if v, ok := obj.Label(turnstile.WaveKey); ok {
+		wave, err := strconv.Atoi(v)
+		if err != nil || wave < 0 {
+			return req, fmt.Errorf("%s=%q on %s: want a whole number, 0 or more (lower waves go first)", turnstile.WaveKey, v, req.Key())
+		}
+		req.Wave = wave
+	}
+	return req, nil
+}
+
+var promisesGVR = schema.GroupVersionResource{Group: "platform.kratix.io", Version: "v1alpha1", Resource: "promises"}
+
+// PromiseVersionLabel is Kratix's version label on a Promise.
+const PromiseVersionLabel = "kratix.io/promise-version"
+
+// targetVersion names the rollout: the flag, else the Promise's version label, else a hash of
+// the Promise's spec, so that any change to the Promise starts a new rollout.
+func (r *run) targetVersion(ctx context.Context, flag string) (string, error) {
+	if flag != "" {
+		return flag, nil
+	}
+	p, err := r.dynamic.Resource(promisesGVR).Get(ctx, r.env.Promise, metav1.GetOptions{})
+	if err != nil {
+		return "", fmt.Errorf("finding the target version from Promise %s (or set %s): %w", r.env.Promise, EnvName("target-version"), err)
+	}
+	if v := p.GetLabels()[PromiseVersionLabel]; v != "" {
+		return v, nil
+	}
+	spec, err := json.Marshal(p.Object["spec"])
+	if err != nil {
+		return "", fmt.Errorf("hashing the spec of Promise %s: %w", r.env.Promise, err)
+	}
+	sum := sha256.Sum256(spec)
+	return "spec-" + hex.EncodeToString(sum[:])[:12], nil
+}
+
+// explain adds what to do to errors whose cause the operator must fix.
+func explain(err error) error {
+	if apierrors.IsForbidden(err) {
+		return fmt.Errorf("%w (grant it in the pipeline's spec.rbac.permissions; workflows/ lists what each stage needs)", err)
+	}
+	if errors.Is(err, context.Canceled) {
+		return fmt.Errorf("interrupted: %w", err)
+	}
+	return err
+}

@@ -1,0 +1,94 @@
+package stage
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	kratix "github.com/syntasso/kratix-go"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+
+	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
+)
+
+// Phases a request goes through, reported in status.turnstile.phase.
+const (
+	PhaseWaiting   = "Waiting"
+	PhaseUpgrading = "Upgrading"
+	PhaseVerifying = "Verifying"
+	PhaseUpgraded  = "Upgraded"
+	PhaseFailed    = "Failed"
+)
+
+// StatusKey is the top-level key of the request's status that the stages own.
+const StatusKey = "turnstile"
+
+// report is the turnstile block of a request's status.
+type report struct {
+	Phase    string
+	Version  string
+	Slot     string
+	Position int // 1 = next in line; 0 when not waiting
+	Since    time.Time
+	Message  string
+}
+
+func (r report) toMap() map[string]any {
+	m := map[string]any{"phase": r.Phase, "since": r.Since.UTC().Format(time.RFC3339), "message": r.Message}
+	if r.Version != "" {
+		m["version"] = r.Version
+	}
+	if r.Slot != "" {
+		m["slot"] = r.Slot
+	}
+	if r.Position > 0 {
+		m["position"] = int64(r.Position)
+	}
+	return m
+}
+
+// write puts the report into status.yaml, for Kratix to merge when the pipeline ends.
+func (r *run) write(rep report) error {
+	return r.pipe.WriteStatusKey(StatusKey, rep.toMap())
+}
+
+// publish writes the report into the live request's status at once, for phases that must be
+// seen while the stage is still running (a failed upgrade that keeps its slot).
+func (r *run) publish(rep report) error {
+	sdk := kratix.New(kratix.WithObjectClient(r.dynamic.Resource(r.request.GroupVersionResource).Namespace(r.request.Namespace)))
+	status := kratix.NewStatusFromMap(map[string]any{StatusKey: rep.toMap()})
+	if err := sdk.PublishStatus(r.object.Resource, status); err != nil {
+		return fmt.Errorf("publishing status of %s: %w", r.request.Key(), err)
+	}
+	return nil
+}
+
+// eventer records Kubernetes Events on the request, so `kubectl describe` tells its story.
+type eventer struct {
+	events    corev1client.EventsGetter
+	request   turnstile.Request
+	component string
+	out       printer
+}
+
+// emit records one Event. Events are a courtesy: a failure to record one is printed, and the
+// stage carries on.
+func (e eventer) emit(ctx context.Context, eventType, reason, message string) {
+	now := metav1.Now()
+	ev := &corev1.Event{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: e.request.Name + ".", Namespace: e.request.Namespace},
+		InvolvedObject: corev1.ObjectReference{
+			APIVersion: e.request.GroupVersion().String(), Kind: e.request.Kind,
+			Namespace: e.request.Namespace, Name: e.request.Name, UID: e.request.UID,
+		},
+		Reason: reason, Message: message, Type: eventType,
+		Source:         corev1.EventSource{Component: e.component},
+		FirstTimestamp: now, LastTimestamp: now, Count: 1,
+		ReportingController: "turnstile.kratix.io/" + e.component, ReportingInstance: e.component,
+	}
+	if _, err := e.events.Events(e.request.Namespace).Create(ctx, ev, metav1.CreateOptions{}); err != nil {
+		e.out.printf("could not record event %s: %s", reason, oneLine(err.Error()))
+	}
+}

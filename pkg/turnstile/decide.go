@@ -1,0 +1,154 @@
+package turnstile
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// HolderStatus is what a waiter has learned about the request holding a slot.
+type HolderStatus struct {
+	// Gone: the request was deleted, or replaced by one with another uid.
+	Gone bool
+	// WorkflowFailed is why the request's Kratix configure workflow failed, if it did: its
+	// upgrade failed even though no await stage ran to say so.
+	WorkflowFailed string
+}
+
+type action int
+
+const (
+	actWait action = iota
+	actReenter
+	actTake
+)
+
+// decision is what a waiter should do next, given what it sees.
+type decision struct {
+	action action
+	slot   Slot
+	// wait describes the waiter's place while it waits.
+	wait Wait
+	// recheck is when the view changes by itself (a slot or ticket expiring); zero for never.
+	recheck time.Time
+	// unmarked are held slots whose holder's workflow failed and that do not say so yet.
+	unmarked []Slot
+}
+
+// Wait is a waiter's place in the queue and what holds it back.
+type Wait struct {
+	// Position counts the requests that will be served before this one.
+	Position int
+	// Queue is how many requests are waiting, this one included.
+	Queue int
+	// Holders are the slots in use, with their holders.
+	Holders []Slot
+	// Paused is set when the rollout is paused or aborted; Reason says which.
+	Paused bool
+	Reason string
+}
+
+// Message is the one line a waiting stage prints and reports.
+func (w Wait) Message() string {
+	if w.Paused {
+		return "waiting: " + w.Reason
+	}
+	var held []string
+	for _, s := range w.Holders {
+		h := s.Request
+		if s.Phase == PhaseFailed {
+			h += " (upgrade failed)"
+		}
+		held = append(held, h)
+	}
+	msg := fmt.Sprintf("waiting for a rollout slot: %s in queue", Ordinal(w.Position+1))
+	switch len(held) {
+	case 0:
+	case 1:
+		msg += "; slot held by " + held[0]
+	default:
+		msg += "; slots held by " + strings.Join(held, ", ")
+	}
+	return msg
+}
+
+type decideInput struct {
+	promise string
+	view    View
+	me      Request
+	target  string
+	slots   int
+	now     time.Time
+	holders map[types.UID]HolderStatus
+}
+
+// decide is the whole queueing policy: re-enter a held slot, take a free one, or wait.
+func decide(in decideInput) decision {
+	if s, ok := in.view.HeldBy(in.me); ok {
+		return decision{action: actReenter, slot: s}
+	}
+	d := decision{}
+	var free []Slot
+	for _, s := range in.view.Slots {
+		st := in.holders[s.HolderUID]
+		switch {
+		case s.Index >= in.slots:
+		case !s.Held() || st.Gone:
+			free = append(free, s)
+		case st.WorkflowFailed != "" && s.Phase != PhaseFailed:
+			d.unmarked = append(d.unmarked, s)
+			d.wait.Holders = append(d.wait.Holders, s)
+		case s.Phase == PhaseFailed:
+			d.wait.Holders = append(d.wait.Holders, s)
+		case s.Expired(in.now):
+			free = append(free, s)
+		default:
+			d.wait.Holders = append(d.wait.Holders, s)
+			d.recheck = earliest(d.recheck, s.RenewTime.Add(s.Duration))
+		}
+	}
+
+	me := Ticket{Holder: in.me.Identity(), UID: in.me.UID, Wave: in.me.Wave, Arrival: in.now}
+	if t, ok := in.view.TicketOf(in.promise, in.me); ok && t.UID == in.me.UID {
+		me.Arrival = t.Arrival
+	}
+	queue := slices.DeleteFunc(in.view.Queue(in.now), func(t Ticket) bool {
+		return t.Holder == me.Holder
+	})
+	position, _ := slices.BinarySearchFunc(queue, me, func(a, b Ticket) int {
+		if ticketLess(a, b) {
+			return -1
+		}
+		return 1
+	})
+	for _, t := range queue[:position] {
+		d.recheck = earliest(d.recheck, t.RenewTime.Add(t.Duration))
+	}
+	d.wait.Position, d.wait.Queue = position, len(queue)+1
+
+	switch r := in.view.Rollout; {
+	case r.Paused:
+		d.wait.Paused, d.wait.Reason = true, "rollout paused"
+		if r.PauseReason != "" {
+			d.wait.Reason += ": " + r.PauseReason
+		}
+		return d
+	case r.AbortedVersion != "" && r.AbortedVersion == in.target:
+		d.wait.Paused, d.wait.Reason = true, fmt.Sprintf("rollout of %s aborted; a new version starts a new rollout", in.target)
+		return d
+	}
+	if position < len(free) {
+		d.action, d.slot = actTake, free[position]
+	}
+	return d
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || b.Before(a) {
+		return b
+	}
+	return a
+}

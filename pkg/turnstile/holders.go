@@ -1,0 +1,161 @@
+package turnstile
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/kratix-turnstile/turnstile/pkg/kube"
+)
+
+// HolderWatcher follows a request that holds a slot.
+type HolderWatcher interface {
+	// Watch follows the request until ctx ends, calling report whenever what is known of it
+	// changes. It needs get and watch on the request's kind.
+	Watch(ctx context.Context, gvr schema.GroupVersionResource, namespace, name string, uid types.UID, report func(HolderStatus))
+}
+
+// DynamicHolders is a HolderWatcher over the dynamic client: a get, then a watch of the one
+// object by name.
+type DynamicHolders struct {
+	Client dynamic.Interface
+}
+
+var _ HolderWatcher = DynamicHolders{}
+
+// Watch implements HolderWatcher.
+func (d DynamicHolders) Watch(ctx context.Context, gvr schema.GroupVersionResource, namespace, name string, uid types.UID, report func(HolderStatus)) {
+	objects := d.Client.Resource(gvr).Namespace(namespace)
+	for ctx.Err() == nil {
+		obj, err := objects.Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			report(HolderStatus{Gone: true})
+			return
+		}
+		if err != nil {
+			// Without get on the kind nothing more can be learned: the slot then frees on expiry.
+			return
+		}
+		if obj.GetUID() != uid {
+			report(HolderStatus{Gone: true})
+			return
+		}
+		report(holderStatusOf(obj))
+		rw, err := kube.WatchObject(ctx, objects, name, obj.GetResourceVersion())
+		if err != nil {
+			return
+		}
+		for ev := range rw.ResultChan() {
+			u, ok := ev.Object.(*unstructured.Unstructured)
+			if !ok {
+				continue // a watch error: the retry watcher ends and the loop reads afresh
+			}
+			if ev.Type == watch.Deleted || u.GetUID() != uid {
+				rw.Stop()
+				report(HolderStatus{Gone: true})
+				return
+			}
+			report(holderStatusOf(u))
+		}
+		rw.Stop()
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// holderStatusOf reads the Kratix ConfigureWorkflowCompleted condition: False with reason
+// ConfigureWorkflowFailed means the holder's upgrade failed before any await stage ran.
+func holderStatusOf(obj *unstructured.Unstructured) HolderStatus {
+	conditions, _, _ := unstructured.NestedSlice(obj.Object, "status", "conditions")
+	for _, c := range conditions {
+		m, ok := c.(map[string]any)
+		if !ok || m["type"] != "ConfigureWorkflowCompleted" {
+			continue
+		}
+		if m["status"] == "False" && m["reason"] == "ConfigureWorkflowFailed" {
+			msg, _ := m["message"].(string)
+			if msg == "" {
+				msg = "ConfigureWorkflowFailed"
+			}
+			return HolderStatus{WorkflowFailed: msg}
+		}
+	}
+	return HolderStatus{}
+}
+
+// holderTracker follows the current holders of a turnstile's slots for one waiter.
+type holderTracker struct {
+	ctx     context.Context
+	watcher HolderWatcher
+	gvr     schema.GroupVersionResource
+	changed func()
+
+	mu       sync.Mutex
+	status   map[types.UID]HolderStatus
+	watching map[types.UID]context.CancelFunc
+}
+
+func newHolderTracker(ctx context.Context, w HolderWatcher, gvr schema.GroupVersionResource, changed func()) *holderTracker {
+	return &holderTracker{ctx: ctx, watcher: w, gvr: gvr, changed: changed,
+		status: map[types.UID]HolderStatus{}, watching: map[types.UID]context.CancelFunc{}}
+}
+
+// follow starts watching holders that are new and stops watching those that left.
+func (h *holderTracker) follow(slots []Slot) {
+	if h.watcher == nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	current := map[types.UID]bool{}
+	for _, s := range slots {
+		if !s.Held() || s.HolderUID == "" {
+			continue
+		}
+		current[s.HolderUID] = true
+		if _, ok := h.watching[s.HolderUID]; ok {
+			continue
+		}
+		namespace, name, _ := cache.SplitMetaNamespaceKey(s.Request)
+		ctx, cancel := context.WithCancel(h.ctx)
+		h.watching[s.HolderUID] = cancel
+		uid := s.HolderUID
+		go h.watcher.Watch(ctx, h.gvr, namespace, name, uid, func(st HolderStatus) {
+			h.mu.Lock()
+			changed := h.status[uid] != st
+			h.status[uid] = st
+			h.mu.Unlock()
+			if changed {
+				h.changed()
+			}
+		})
+	}
+	for uid, cancel := range h.watching {
+		if !current[uid] {
+			cancel()
+			delete(h.watching, uid)
+			delete(h.status, uid)
+		}
+	}
+}
+
+func (h *holderTracker) statuses() map[types.UID]HolderStatus {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make(map[types.UID]HolderStatus, len(h.status))
+	for k, v := range h.status {
+		out[k] = v
+	}
+	return out
+}

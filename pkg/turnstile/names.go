@@ -1,0 +1,97 @@
+package turnstile
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// Labels and annotations on Turnstile's Leases.
+const (
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	ManagedBy      = "turnstile"
+	LabelPromise   = "turnstile.kratix.io/promise"
+	LabelRole      = "turnstile.kratix.io/role"
+
+	RoleSlot    = "slot"
+	RoleTicket  = "ticket"
+	RoleRollout = "rollout"
+
+	AnnotationUID     = "turnstile.kratix.io/holder-uid"
+	AnnotationRequest = "turnstile.kratix.io/request"
+	AnnotationVersion = "turnstile.kratix.io/version"
+	AnnotationPhase   = "turnstile.kratix.io/phase"
+	AnnotationMessage = "turnstile.kratix.io/message"
+	AnnotationWave    = "turnstile.kratix.io/wave"
+
+	// On the rollout Lease.
+	AnnotationTarget      = "turnstile.kratix.io/target-version"
+	AnnotationStarted     = "turnstile.kratix.io/started"
+	AnnotationPaused      = "turnstile.kratix.io/paused"
+	AnnotationPauseReason = "turnstile.kratix.io/pause-reason"
+	AnnotationAborted     = "turnstile.kratix.io/aborted-version"
+)
+
+// WaveKey is the label or annotation on a resource request that orders it before (lower) or
+// after (higher) other requests, whatever their arrival.
+const WaveKey = "turnstile.kratix.io/wave"
+
+// Phases of a slot's holder, kept in AnnotationPhase.
+const (
+	PhaseUpgrading = "Upgrading"
+	PhaseFailed    = "Failed"
+)
+
+// Request is the resource request that waits for, holds and releases a slot.
+type Request struct {
+	// GroupVersionResource addresses the request's kind: Group, Version and the CRD's plural.
+	schema.GroupVersionResource
+	Kind      string
+	Namespace string
+	Name      string
+	UID       types.UID
+	// Wave orders requests before arrival does: lower waves go first.
+	Wave int
+}
+
+// Identity is the holder identity written to Leases: group/kind/namespace/name. It is the same
+// for every run of the request's workflow.
+func (r Request) Identity() string {
+	return strings.Join([]string{r.Group, r.Kind, r.Namespace, r.Name}, "/")
+}
+
+// Key is namespace/name, the way operators name a request.
+func (r Request) Key() string { return r.Namespace + "/" + r.Name }
+
+func (r Request) String() string { return r.Key() }
+
+// SlotName is the name of a Promise's slot Lease i.
+func SlotName(promise string, i int) string { return fmt.Sprintf("turnstile-%s-slot-%d", promise, i) }
+
+// TicketName is the name of the ticket Lease that queues a request.
+func TicketName(promise string, r Request) string {
+	sum := sha256.Sum256([]byte(r.Identity()))
+	return fmt.Sprintf("turnstile-%s-q-%s", promise, hex.EncodeToString(sum[:])[:12])
+}
+
+// RolloutName is the name of a Promise's rollout Lease.
+func RolloutName(promise string) string { return "turnstile-" + promise }
+
+// Ordinal is "1st", "2nd", "3rd", "4th", …, for queue positions in messages.
+func Ordinal(n int) string {
+	suffix := "th"
+	switch {
+	case n%100 >= 11 && n%100 <= 13:
+	case n%10 == 1:
+		suffix = "st"
+	case n%10 == 2:
+		suffix = "nd"
+	case n%10 == 3:
+		suffix = "rd"
+	}
+	return fmt.Sprintf("%d%s", n, suffix)
+}

@@ -1,0 +1,212 @@
+package turnstile
+
+import (
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// Slot is what one slot Lease says.
+type Slot struct {
+	Index int
+	Name  string
+	// Lease is nil until the slot is first taken.
+	Lease *coordinationv1.Lease
+	// Holder is the holder request's Identity; empty when the slot is free.
+	Holder      string
+	HolderUID   types.UID
+	Request     string
+	Phase       string
+	Message     string
+	Version     string
+	Wave        int
+	AcquireTime time.Time
+	RenewTime   time.Time
+	Duration    time.Duration
+}
+
+// Held reports whether a request holds the slot.
+func (s Slot) Held() bool { return s.Holder != "" }
+
+// Expired reports whether the holder stopped renewing for longer than the lease duration.
+func (s Slot) Expired(now time.Time) bool {
+	return s.Held() && !s.RenewTime.Add(s.Duration).After(now)
+}
+
+// Ticket is what one ticket Lease says: a request waiting in the queue.
+type Ticket struct {
+	Name      string
+	Lease     *coordinationv1.Lease
+	Holder    string
+	UID       types.UID
+	Request   string
+	Version   string
+	Wave      int
+	Arrival   time.Time
+	RenewTime time.Time
+	Duration  time.Duration
+}
+
+// Live reports whether the ticket has been renewed within its lease duration.
+func (t Ticket) Live(now time.Time) bool { return t.RenewTime.Add(t.Duration).After(now) }
+
+// Rollout is the rollout-wide state kept on the rollout Lease.
+type Rollout struct {
+	Lease          *coordinationv1.Lease
+	Target         string
+	Started        time.Time
+	Paused         bool
+	PauseReason    string
+	AbortedVersion string
+}
+
+// View is the state of one Promise's turnstile, read from its Leases.
+type View struct {
+	// Slots has one entry per slot index up to the larger of N and the highest existing slot.
+	Slots   []Slot
+	Tickets []Ticket
+	Rollout Rollout
+}
+
+// NewView reads a Promise's Leases. Slots beyond n that exist are kept (so their holders are
+// seen) but are never granted.
+func NewView(promise string, n int, leases []*coordinationv1.Lease) View {
+	v := View{}
+	slots := map[int]*coordinationv1.Lease{}
+	maxIndex := n - 1
+	slotPrefix := "turnstile-" + promise + "-slot-"
+	for _, l := range leases {
+		switch l.Labels[LabelRole] {
+		case RoleSlot:
+			i, err := strconv.Atoi(strings.TrimPrefix(l.Name, slotPrefix))
+			if err != nil || !strings.HasPrefix(l.Name, slotPrefix) {
+				continue
+			}
+			slots[i] = l
+			maxIndex = max(maxIndex, i)
+		case RoleTicket:
+			v.Tickets = append(v.Tickets, ticketFrom(l))
+		case RoleRollout:
+			if l.Name == RolloutName(promise) {
+				v.Rollout = rolloutFrom(l)
+			}
+		}
+	}
+	for i := 0; i <= maxIndex; i++ {
+		v.Slots = append(v.Slots, slotFrom(promise, i, slots[i]))
+	}
+	return v
+}
+
+func slotFrom(promise string, i int, l *coordinationv1.Lease) Slot {
+	s := Slot{Index: i, Name: SlotName(promise, i), Lease: l}
+	if l == nil {
+		return s
+	}
+	a := l.Annotations
+	s.Holder = deref(l.Spec.HolderIdentity)
+	if s.Holder == "" {
+		return s
+	}
+	s.HolderUID = types.UID(a[AnnotationUID])
+	s.Request, s.Phase, s.Message, s.Version = a[AnnotationRequest], a[AnnotationPhase], a[AnnotationMessage], a[AnnotationVersion]
+	s.Wave, _ = strconv.Atoi(a[AnnotationWave])
+	s.AcquireTime = microTime(l.Spec.AcquireTime)
+	s.RenewTime = microTime(l.Spec.RenewTime)
+	s.Duration = seconds(l.Spec.LeaseDurationSeconds)
+	return s
+}
+
+func ticketFrom(l *coordinationv1.Lease) Ticket {
+	a := l.Annotations
+	wave, _ := strconv.Atoi(a[AnnotationWave])
+	return Ticket{
+		Name: l.Name, Lease: l, Holder: deref(l.Spec.HolderIdentity), UID: types.UID(a[AnnotationUID]),
+		Request: a[AnnotationRequest], Version: a[AnnotationVersion], Wave: wave,
+		Arrival: microTime(l.Spec.AcquireTime), RenewTime: microTime(l.Spec.RenewTime),
+		Duration: seconds(l.Spec.LeaseDurationSeconds),
+	}
+}
+
+func rolloutFrom(l *coordinationv1.Lease) Rollout {
+	a := l.Annotations
+	r := Rollout{Lease: l, Target: a[AnnotationTarget], Paused: a[AnnotationPaused] == "true",
+		PauseReason: a[AnnotationPauseReason], AbortedVersion: a[AnnotationAborted]}
+	r.Started, _ = time.Parse(time.RFC3339, a[AnnotationStarted])
+	return r
+}
+
+// HeldBy is the slot a request holds (same identity and uid), if any.
+func (v View) HeldBy(r Request) (Slot, bool) {
+	for _, s := range v.Slots {
+		if s.Held() && s.Holder == r.Identity() && s.HolderUID == r.UID {
+			return s, true
+		}
+	}
+	return Slot{}, false
+}
+
+// TicketOf is the ticket Lease that queues a request, if any (whatever its uid).
+func (v View) TicketOf(promise string, r Request) (Ticket, bool) {
+	name := TicketName(promise, r)
+	for _, t := range v.Tickets {
+		if t.Name == name {
+			return t, true
+		}
+	}
+	return Ticket{}, false
+}
+
+// Queue is the live tickets of requests that hold no slot, in the order they will be served.
+func (v View) Queue(now time.Time) []Ticket {
+	holding := map[string]bool{}
+	for _, s := range v.Slots {
+		if s.Held() {
+			holding[s.Holder+"#"+string(s.HolderUID)] = true
+		}
+	}
+	var q []Ticket
+	for _, t := range v.Tickets {
+		if t.Live(now) && !holding[t.Holder+"#"+string(t.UID)] {
+			q = append(q, t)
+		}
+	}
+	sort.SliceStable(q, func(i, j int) bool { return ticketLess(q[i], q[j]) })
+	return q
+}
+
+func ticketLess(a, b Ticket) bool {
+	if a.Wave != b.Wave {
+		return a.Wave < b.Wave
+	}
+	if !a.Arrival.Equal(b.Arrival) {
+		return a.Arrival.Before(b.Arrival)
+	}
+	return a.Holder < b.Holder
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func microTime(t *metav1.MicroTime) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.Time
+}
+
+func seconds(s *int32) time.Duration {
+	if s == nil {
+		return 0
+	}
+	return time.Duration(*s) * time.Second
+}

@@ -1,0 +1,222 @@
+package turnstile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+)
+
+// ErrNotHeld is returned when a request holds no slot.
+var ErrNotHeld = errors.New("holds no slot")
+
+func isLostRace(err error) bool { return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) }
+
+func (t *Turnstile) labels(role string) map[string]string {
+	return map[string]string{LabelManagedBy: ManagedBy, LabelPromise: t.cfg.Promise, LabelRole: role}
+}
+
+func (t *Turnstile) durationSeconds() *int32 {
+	return ptr.To(int32(t.cfg.LeaseDuration / time.Second))
+}
+
+// take writes the request into a slot: a new holder, or the same one re-entering. Every write is
+// a compare-and-swap; a lost race comes back as a Conflict or AlreadyExists error.
+func (t *Turnstile) take(ctx context.Context, s Slot, req Request, target string, now time.Time, reenter bool) (Slot, error) {
+	l := s.Lease
+	if l == nil {
+		l = &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: s.Name, Namespace: t.cfg.Namespace, Labels: t.labels(RoleSlot)}}
+	} else {
+		l = l.DeepCopy()
+	}
+	// A re-run of the same attempt keeps its start; a new version or a retry after failure
+	// starts a new attempt, and fresh health is judged from then.
+	sameAttempt := reenter && s.Phase != PhaseFailed && s.Version == target
+	if !sameAttempt {
+		l.Spec.AcquireTime = &metav1.MicroTime{Time: now}
+	}
+	if !reenter {
+		l.Spec.LeaseTransitions = ptr.To(ptr.Deref(l.Spec.LeaseTransitions, 0) + 1)
+	}
+	l.Spec.HolderIdentity = ptr.To(req.Identity())
+	l.Spec.RenewTime = &metav1.MicroTime{Time: now}
+	l.Spec.LeaseDurationSeconds = t.durationSeconds()
+	if l.Annotations == nil {
+		l.Annotations = map[string]string{}
+	}
+	l.Annotations[AnnotationUID] = string(req.UID)
+	l.Annotations[AnnotationRequest] = req.Key()
+	l.Annotations[AnnotationVersion] = target
+	l.Annotations[AnnotationPhase] = PhaseUpgrading
+	l.Annotations[AnnotationWave] = strconv.Itoa(req.Wave)
+	delete(l.Annotations, AnnotationMessage)
+
+	var err error
+	if s.Lease == nil {
+		l, err = t.leases.Create(ctx, l, metav1.CreateOptions{})
+	} else {
+		l, err = t.leases.Update(ctx, l, metav1.UpdateOptions{})
+	}
+	if err != nil {
+		return Slot{}, t.writeError("taking slot "+s.Name, err)
+	}
+	return slotFrom(t.cfg.Promise, s.Index, l), nil
+}
+
+// putTicket queues the request, or renews its place. A ticket left by an earlier request of the
+// same name (another uid) is taken over with a new arrival.
+func (t *Turnstile) putTicket(ctx context.Context, req Request, target string, old Ticket, exists bool, now time.Time) error {
+	var l *coordinationv1.Lease
+	if exists {
+		l = old.Lease.DeepCopy()
+		if old.UID != req.UID {
+			l.Spec.AcquireTime = &metav1.MicroTime{Time: now}
+		}
+	} else {
+		l = &coordinationv1.Lease{
+			ObjectMeta: metav1.ObjectMeta{Name: TicketName(t.cfg.Promise, req), Namespace: t.cfg.Namespace, Labels: t.labels(RoleTicket)},
+			Spec:       coordinationv1.LeaseSpec{AcquireTime: &metav1.MicroTime{Time: now}},
+		}
+	}
+	l.Spec.HolderIdentity = ptr.To(req.Identity())
+	l.Spec.RenewTime = &metav1.MicroTime{Time: now}
+	l.Spec.LeaseDurationSeconds = t.durationSeconds()
+	if l.Annotations == nil {
+		l.Annotations = map[string]string{}
+	}
+	l.Annotations[AnnotationUID] = string(req.UID)
+	l.Annotations[AnnotationRequest] = req.Key()
+	l.Annotations[AnnotationVersion] = target
+	l.Annotations[AnnotationWave] = strconv.Itoa(req.Wave)
+	var err error
+	if exists {
+		_, err = t.leases.Update(ctx, l, metav1.UpdateOptions{})
+	} else {
+		_, err = t.leases.Create(ctx, l, metav1.CreateOptions{})
+	}
+	if isLostRace(err) {
+		return nil // someone else wrote it first; the watch brings their version
+	}
+	return t.writeError("queueing in "+l.Name, err)
+}
+
+func (t *Turnstile) deleteTicket(ctx context.Context, tk Ticket) error {
+	err := t.leases.Delete(ctx, tk.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &tk.Lease.UID}})
+	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+		return nil
+	}
+	return t.writeError("leaving the queue ("+tk.Name+")", err)
+}
+
+// writeError names what a failed write needs: a missing namespace, or a missing permission.
+func (t *Turnstile) writeError(doing string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case apierrors.IsNotFound(err) && isNamespaceNotFound(err):
+		return fmt.Errorf("%s: slot namespace %q does not exist: %w", doing, t.cfg.Namespace, err)
+	default:
+		return fmt.Errorf("%s: %w", doing, err)
+	}
+}
+
+func isNamespaceNotFound(err error) bool {
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) || status.Status().Details == nil {
+		return false
+	}
+	return status.Status().Details.Kind == "namespaces"
+}
+
+// updateHeld applies change to the slot the request holds, retrying on conflicts with a fresh
+// read, and returns the slot as written.
+func (t *Turnstile) updateHeld(ctx context.Context, req Request, doing string, change func(*coordinationv1.Lease)) (Slot, error) {
+	for {
+		view, err := t.Inspect(ctx)
+		if err != nil {
+			return Slot{}, err
+		}
+		s, ok := view.HeldBy(req)
+		if !ok {
+			return Slot{}, fmt.Errorf("%s: %s %w", doing, req.Key(), ErrNotHeld)
+		}
+		l := s.Lease.DeepCopy()
+		change(l)
+		l, err = t.leases.Update(ctx, l, metav1.UpdateOptions{})
+		if apierrors.IsConflict(err) {
+			continue
+		}
+		if err != nil {
+			return Slot{}, t.writeError(doing+" ("+s.Name+")", err)
+		}
+		return slotFrom(t.cfg.Promise, s.Index, l), nil
+	}
+}
+
+// Release frees the slot the request holds, for the next waiter.
+func (t *Turnstile) Release(ctx context.Context, req Request) (Slot, error) {
+	now := t.cfg.Clock.Now()
+	return t.updateHeld(ctx, req, "releasing the slot", func(l *coordinationv1.Lease) {
+		l.Spec.HolderIdentity = nil
+		l.Spec.AcquireTime = nil
+		l.Spec.RenewTime = &metav1.MicroTime{Time: now}
+		for _, k := range []string{AnnotationUID, AnnotationRequest, AnnotationVersion, AnnotationPhase, AnnotationMessage, AnnotationWave} {
+			delete(l.Annotations, k)
+		}
+	})
+}
+
+// Renew records that the holder is still at work, so its slot does not expire.
+func (t *Turnstile) Renew(ctx context.Context, req Request) (Slot, error) {
+	now := t.cfg.Clock.Now()
+	return t.updateHeld(ctx, req, "renewing the slot", func(l *coordinationv1.Lease) {
+		l.Spec.RenewTime = &metav1.MicroTime{Time: now}
+	})
+}
+
+// MarkFailed records that the holder's upgrade failed. The slot is kept, so the rollout pauses
+// until the request recovers, is skipped, or is deleted.
+func (t *Turnstile) MarkFailed(ctx context.Context, req Request, message string) (Slot, error) {
+	now := t.cfg.Clock.Now()
+	return t.updateHeld(ctx, req, "marking the upgrade failed", func(l *coordinationv1.Lease) {
+		l.Spec.RenewTime = &metav1.MicroTime{Time: now}
+		l.Annotations[AnnotationPhase] = PhaseFailed
+		l.Annotations[AnnotationMessage] = message
+	})
+}
+
+// markWorkflowFailed marks a slot whose holder's Kratix workflow failed, so operators see why
+// the rollout stopped. Losing the race is fine: whoever won wrote the same or newer news.
+func (t *Turnstile) markWorkflowFailed(ctx context.Context, s Slot, reason string) {
+	l := s.Lease.DeepCopy()
+	l.Annotations[AnnotationPhase] = PhaseFailed
+	l.Annotations[AnnotationMessage] = "configure workflow failed: " + reason
+	_, _ = t.leases.Update(ctx, l, metav1.UpdateOptions{})
+}
+
+// Leave takes the request out of the turnstile: releases its slot and deletes its ticket. It is
+// what a delete workflow does.
+func (t *Turnstile) Leave(ctx context.Context, req Request) (released bool, err error) {
+	view, err := t.Inspect(ctx)
+	if err != nil {
+		return false, err
+	}
+	if tk, ok := view.TicketOf(t.cfg.Promise, req); ok {
+		if err := t.deleteTicket(ctx, tk); err != nil {
+			return false, err
+		}
+	}
+	if _, ok := view.HeldBy(req); !ok {
+		return false, nil
+	}
+	if _, err := t.Release(ctx, req); err != nil && !errors.Is(err, ErrNotHeld) {
+		return false, err
+	}
+	return true, nil
+}
