@@ -41,6 +41,12 @@ var TurnstileCRDs = CRDSet{name: "turnstile", dir: func() (string, error) {
 	return filepath.Join(root, "config", "crd"), nil
 }}
 
+// CRDDir is a directory of CRD manifests; a relative path is taken from the working directory
+// (a test's package directory).
+func CRDDir(name, dir string) CRDSet {
+	return CRDSet{name: name, dir: func() (string, error) { return filepath.Abs(dir) }}
+}
+
 // ModuleDir is the directory of a module in the build graph, or of the main module for "".
 func ModuleDir(module string) (string, error) {
 	args := []string{"list", "-m", "-f", "{{.Dir}}"}

@@ -11,7 +11,8 @@ import (
 	"github.com/kratix-turnstile/turnstile/test/controlplane"
 )
 
-var env = controlplane.ForSuite(controlplane.WithCRDs(controlplane.KratixCRDs, controlplane.TurnstileCRDs))
+var env = controlplane.ForSuite(controlplane.WithCRDs(
+	controlplane.KratixCRDs, controlplane.TurnstileCRDs, controlplane.CRDDir("test", "testdata/crds")))
 
 func TestIntegration(t *testing.T) {
 	gomega.RegisterFailHandler(ginkgo.Fail)

@@ -1,0 +1,226 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/onsi/ginkgo/v2"
+	"github.com/onsi/gomega"
+	"github.com/onsi/gomega/gexec"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/utils/ptr"
+
+	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
+)
+
+// leasesIn lists the Leases of the test Promise in the slot namespace, by role.
+func leasesIn(ctx context.Context, slotNS, role string) []coordinationv1.Lease {
+	ginkgo.GinkgoHelper()
+	list, err := env.Client.CoordinationV1().Leases(slotNS).List(ctx, metav1.ListOptions{
+		LabelSelector: turnstile.LabelRole + "=" + role + "," + turnstile.LabelPromise + "=" + promiseName,
+	})
+	gomega.Expect(err).NotTo(gomega.HaveOccurred())
+	return list.Items
+}
+
+// holderOf is the request (namespace/name) holding slot i, or "".
+func holderOf(ctx context.Context, slotNS string, i int) string {
+	l, err := env.Client.CoordinationV1().Leases(slotNS).Get(ctx, turnstile.SlotName(promiseName, i), metav1.GetOptions{})
+	if err != nil || ptr.Deref(l.Spec.HolderIdentity, "") == "" {
+		return ""
+	}
+	return l.Annotations[turnstile.AnnotationRequest]
+}
+
+// upgrade plays a whole upgrade of a request that holds a slot: it turns healthy with a record
+// stamped with the target version, and await releases the slot.
+func upgrade(ctx context.Context, obj *unstructured.Unstructured, o stageOpts) {
+	ginkgo.GinkgoHelper()
+	setHealth(ctx, obj, "healthy", time.Now(), "v2")
+	o.env = mergeEnv(o.env, map[string]string{"TURNSTILE_MIN_HEALTHY": "0s"})
+	runStage(ctx, "await", obj, 0, o)
+}
+
+func mergeEnv(a, b map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		out[k] = v
+	}
+	return out
+}
+
+// maxOverlap is the largest number of intervals that share an instant.
+func maxOverlap(intervals [][2]time.Time) int {
+	type edge struct {
+		at    time.Time
+		delta int
+	}
+	var edges []edge
+	for _, iv := range intervals {
+		edges = append(edges, edge{iv[0], 1}, edge{iv[1], -1})
+	}
+	sort.Slice(edges, func(i, j int) bool {
+		if edges[i].at.Equal(edges[j].at) {
+			return edges[i].delta < edges[j].delta
+		}
+		return edges[i].at.Before(edges[j].at)
+	})
+	depth, most := 0, 0
+	for _, e := range edges {
+		depth += e.delta
+		most = max(most, depth)
+	}
+	return most
+}
+
+var _ = ginkgo.Describe("the turnstile", ginkgo.Label("area:turnstile"), func() {
+	var slotNS, ns string
+	ginkgo.BeforeEach(func() {
+		slotNS = env.Namespace("slots")
+		ns = env.Namespace("requests")
+	})
+
+	ginkgo.DescribeTable("never lets more than N of 50 contenders upgrade at once",
+		func(ctx context.Context, slots int) {
+			const contenders = 50
+			opts := stageOpts{slotNamespace: slotNS, env: map[string]string{"TURNSTILE_SLOTS": strconv.Itoa(slots)}}
+			var (
+				mu        sync.Mutex
+				intervals [][2]time.Time
+				wg        sync.WaitGroup
+			)
+			for i := range contenders {
+				obj := createRequest(ctx, ns, fmt.Sprintf("db-%02d", i), true, nil)
+				wg.Add(1)
+				go func() {
+					defer ginkgo.GinkgoRecover()
+					defer wg.Done()
+					runStage(ctx, "acquire", obj, 0, opts)
+					// The window between acquire and await is where the Promise's own
+					// configure pipeline runs: it lies inside the slot's hold.
+					began := time.Now()
+					time.Sleep(time.Duration(20+rand.IntN(30)) * time.Millisecond)
+					ended := time.Now()
+					upgrade(ctx, obj, opts)
+					mu.Lock()
+					intervals = append(intervals, [2]time.Time{began, ended})
+					mu.Unlock()
+				}()
+			}
+			wg.Wait()
+			gomega.Expect(intervals).To(gomega.HaveLen(contenders))
+			gomega.Expect(maxOverlap(intervals)).To(gomega.BeNumerically("<=", slots))
+
+			slotLeases := leasesIn(ctx, slotNS, turnstile.RoleSlot)
+			gomega.Expect(slotLeases).To(gomega.HaveLen(slots))
+			transitions := 0
+			for _, l := range slotLeases {
+				gomega.Expect(ptr.Deref(l.Spec.HolderIdentity, "")).To(gomega.BeEmpty(), "every slot is released at the end")
+				transitions += int(ptr.Deref(l.Spec.LeaseTransitions, 0))
+			}
+			gomega.Expect(transitions).To(gomega.Equal(contenders), "each upgrade took a slot exactly once")
+			gomega.Expect(leasesIn(ctx, slotNS, turnstile.RoleTicket)).To(gomega.BeEmpty(), "no ticket is left behind")
+		},
+		ginkgo.Entry("N=1", 1, ginkgo.SpecTimeout(3*time.Minute)),
+		ginkgo.Entry("N=3", 3, ginkgo.SpecTimeout(3*time.Minute)),
+	)
+
+	ginkgo.It("serves waiters first come, first served, with lower waves first", ginkgo.SpecTimeout(2*time.Minute), func(ctx context.Context) {
+		opts := stageOpts{slotNamespace: slotNS}
+		holder := createRequest(ctx, ns, "holder", true, nil)
+		runStage(ctx, "acquire", holder, 0, opts)
+
+		exits := make(chan *unstructured.Unstructured, 4)
+		arrive := func(name string, labels map[string]string, queued int) *unstructured.Unstructured {
+			obj := createRequest(ctx, ns, name, true, labels)
+			s := startStage(ctx, "acquire", obj, opts)
+			gomega.Eventually(func() []coordinationv1.Lease { return leasesIn(ctx, slotNS, turnstile.RoleTicket) }).
+				WithContext(ctx).Should(gomega.HaveLen(queued), "%s is queued", name)
+			go func() {
+				defer ginkgo.GinkgoRecover()
+				gomega.Eventually(s.session).WithTimeout(90 * time.Second).Should(gexec.Exit(0))
+				exits <- obj
+			}()
+			return obj
+		}
+		arrive("first", nil, 1)
+		arrive("second", nil, 2)
+		arrive("third", nil, 3)
+		arrive("canary", map[string]string{turnstile.WaveKey: "0"}, 4)
+
+		upgrade(ctx, holder, opts)
+		for _, want := range []string{"canary", "first", "second", "third"} {
+			var next *unstructured.Unstructured
+			gomega.Eventually(exits).WithContext(ctx).WithTimeout(30 * time.Second).Should(gomega.Receive(&next))
+			gomega.Expect(next.GetName()).To(gomega.Equal(want))
+			gomega.Expect(holderOf(ctx, slotNS, 0)).To(gomega.Equal(ns + "/" + want))
+			gomega.Consistently(exits).WithTimeout(300 * time.Millisecond).ShouldNot(gomega.Receive(), "only one at a time")
+			upgrade(ctx, next, opts)
+		}
+	})
+
+	ginkgo.It("lets a re-run of the holder's workflow re-enter its own slot", func(ctx context.Context) {
+		opts := stageOpts{slotNamespace: slotNS}
+		holder := createRequest(ctx, ns, "holder", true, nil)
+		runStage(ctx, "acquire", holder, 0, opts)
+		again := runStage(ctx, "acquire", holder, 0, opts)
+		gomega.Expect(again.stdout()).To(gomega.ContainSubstring("re-entered " + turnstile.SlotName(promiseName, 0)))
+		slot := leasesIn(ctx, slotNS, turnstile.RoleSlot)
+		gomega.Expect(slot).To(gomega.HaveLen(1))
+		gomega.Expect(ptr.Deref(slot[0].Spec.LeaseTransitions, 0)).To(gomega.Equal(int32(1)), "re-entering is not a new holder")
+	})
+
+	ginkgo.It("reclaims at once the slot of a holder that was deleted", ginkgo.SpecTimeout(time.Minute), func(ctx context.Context) {
+		opts := stageOpts{slotNamespace: slotNS}
+		holder := createRequest(ctx, ns, "holder", true, nil)
+		runStage(ctx, "acquire", holder, 0, opts)
+		waiter := createRequest(ctx, ns, "waiter", true, nil)
+		s := startStage(ctx, "acquire", waiter, opts)
+		gomega.Eventually(func() []coordinationv1.Lease { return leasesIn(ctx, slotNS, turnstile.RoleTicket) }).WithContext(ctx).Should(gomega.HaveLen(1))
+
+		gomega.Expect(dyn().Resource(databases).Namespace(ns).Delete(ctx, "holder", metav1.DeleteOptions{})).To(gomega.Succeed())
+		// The lease lasts 10 minutes: only watching the holder frees the slot this soon.
+		gomega.Eventually(s.session).WithTimeout(15 * time.Second).Should(gexec.Exit(0))
+		gomega.Expect(holderOf(ctx, slotNS, 0)).To(gomega.Equal(ns + "/waiter"))
+	})
+
+	ginkgo.It("reclaims the slot of a holder that stopped renewing", ginkgo.SpecTimeout(time.Minute), func(ctx context.Context) {
+		opts := stageOpts{slotNamespace: slotNS, env: map[string]string{"TURNSTILE_LEASE_DURATION": "3s"}}
+		holder := createRequest(ctx, ns, "holder", true, nil)
+		runStage(ctx, "acquire", holder, 0, opts)
+		waiter := createRequest(ctx, ns, "waiter", true, nil)
+		s := runStage(ctx, "acquire", waiter, 0, opts)
+		gomega.Expect(s.stdout()).To(gomega.ContainSubstring("slot held by " + ns + "/holder"))
+		gomega.Expect(holderOf(ctx, slotNS, 0)).To(gomega.Equal(ns + "/waiter"))
+	})
+
+	ginkgo.It("keeps the slot of a holder whose configure workflow failed, and says so", ginkgo.SpecTimeout(time.Minute), func(ctx context.Context) {
+		opts := stageOpts{slotNamespace: slotNS, env: map[string]string{"TURNSTILE_LEASE_DURATION": "3s"}}
+		holder := createRequest(ctx, ns, "holder", true, nil)
+		runStage(ctx, "acquire", holder, 0, opts)
+		patchStatus(ctx, holder, map[string]any{"conditions": []any{map[string]any{
+			"type": "ConfigureWorkflowCompleted", "status": "False", "reason": "ConfigureWorkflowFailed",
+			"message": "A Configure Pipeline has failed: configure", "lastTransitionTime": time.Now().UTC().Format(time.RFC3339),
+		}}})
+
+		waiter := createRequest(ctx, ns, "waiter", true, nil)
+		opts.env["TURNSTILE_WAIT"] = "6s"
+		s := runStage(ctx, "acquire", waiter, 0, opts)
+		gomega.Expect(s.turnstileStatus()).To(gomega.HaveKeyWithValue("phase", "Waiting"))
+		gomega.Expect(s.turnstileStatus()["message"]).To(gomega.ContainSubstring(ns + "/holder (upgrade failed)"))
+		gomega.Expect(holderOf(ctx, slotNS, 0)).To(gomega.Equal(ns + "/holder"), "past its lease duration, a failed holder keeps the slot")
+		slot := leasesIn(ctx, slotNS, turnstile.RoleSlot)[0]
+		gomega.Expect(slot.Annotations).To(gomega.HaveKeyWithValue(turnstile.AnnotationPhase, turnstile.PhaseFailed))
+		gomega.Expect(slot.Annotations[turnstile.AnnotationMessage]).To(gomega.ContainSubstring("A Configure Pipeline has failed"))
+	})
+})
