@@ -111,8 +111,9 @@ func newHolderTracker(ctx context.Context, w HolderWatcher, gvr schema.GroupVers
 		status: map[types.UID]HolderStatus{}, watching: map[types.UID]context.CancelFunc{}}
 }
 
-// follow starts watching holders that are new and stops watching those that left.
-func (h *holderTracker) follow(slots []Slot) {
+// follow starts watching holders that are new and stops watching those that left. The waiter
+// itself is never watched: it knows it exists.
+func (h *holderTracker) follow(slots []Slot, self Request) {
 	if h.watcher == nil {
 		return
 	}
@@ -120,7 +121,7 @@ func (h *holderTracker) follow(slots []Slot) {
 	defer h.mu.Unlock()
 	current := map[types.UID]bool{}
 	for _, s := range slots {
-		if !s.Held() || s.HolderUID == "" {
+		if !s.Held() || s.HolderUID == "" || s.HolderUID == self.UID {
 			continue
 		}
 		current[s.HolderUID] = true

@@ -132,7 +132,7 @@ func (t *Turnstile) Acquire(ctx context.Context, req Request, opts AcquireOption
 				return nil, err
 			}
 		}
-		holders.follow(view.Slots)
+		holders.follow(view.Slots, req)
 		d := decide(decideInput{promise: t.cfg.Promise, view: view, me: req, target: opts.Target,
 			slots: t.cfg.Slots, now: now, holders: holders.statuses()})
 		for _, s := range d.unmarked {

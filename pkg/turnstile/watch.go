@@ -63,16 +63,14 @@ func (t *Turnstile) watch(ctx context.Context) (*leaseWatch, error) {
 		return nil, fmt.Errorf("watching leases in %s: %w", t.cfg.Namespace, err)
 	}
 	go inf.RunWithContext(ctx)
-	synced := make(chan bool, 1)
-	go func() { synced <- cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) }()
+	// The sync checker's channel closes when the first list is in: no polling for it.
 	select {
-	case ok := <-synced:
-		if !ok {
-			return nil, fmt.Errorf("listing leases in %s: %w", t.cfg.Namespace, context.Cause(ctx))
-		}
+	case <-inf.HasSyncedChecker().Done():
 		return w, nil
 	case err := <-w.fatal:
 		return nil, err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("listing leases in %s: %w", t.cfg.Namespace, context.Cause(ctx))
 	}
 }
 

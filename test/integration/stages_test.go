@@ -121,6 +121,8 @@ type stageOpts struct {
 	args          []string
 	// objectYAML replaces object.yaml's content; "-" leaves it out.
 	objectYAML string
+	// seedStatus is a status.yaml written by an earlier container of the same pipeline.
+	seedStatus string
 }
 
 // startStage runs `turnstile <name>` for the request as Kratix would: object.yaml from a fresh
@@ -140,6 +142,9 @@ func startStage(ctx context.Context, name string, obj *unstructured.Unstructured
 	case "-":
 	default:
 		gomega.Expect(os.WriteFile(filepath.Join(dir, "input", "object.yaml"), []byte(o.objectYAML), 0o644)).To(gomega.Succeed())
+	}
+	if o.seedStatus != "" {
+		gomega.Expect(os.WriteFile(filepath.Join(dir, "metadata", "status.yaml"), []byte(o.seedStatus), 0o644)).To(gomega.Succeed())
 	}
 	if o.kubeconfig == "" {
 		o.kubeconfig = adminKubeconfig()

@@ -1,0 +1,97 @@
+package integration
+
+import (
+	"context"
+	"time"
+
+	"github.com/onsi/ginkgo/v2"
+	"github.com/onsi/gomega"
+	"github.com/onsi/gomega/gexec"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
+)
+
+func liveTurnstileStatus(ctx context.Context, obj *unstructured.Unstructured) map[string]any {
+	ginkgo.GinkgoHelper()
+	live, err := dyn().Resource(databases).Namespace(obj.GetNamespace()).Get(ctx, obj.GetName(), metav1.GetOptions{})
+	gomega.Expect(err).NotTo(gomega.HaveOccurred())
+	st, _, _ := unstructured.NestedMap(live.Object, "status", "turnstile")
+	return st
+}
+
+func eventReasons(ctx context.Context, obj *unstructured.Unstructured) []string {
+	ginkgo.GinkgoHelper()
+	list, err := env.Client.CoreV1().Events(obj.GetNamespace()).List(ctx, metav1.ListOptions{
+		FieldSelector: "involvedObject.name=" + obj.GetName(),
+	})
+	gomega.Expect(err).NotTo(gomega.HaveOccurred())
+	var reasons []string
+	for _, e := range list.Items {
+		reasons = append(reasons, e.Type+"/"+e.Reason)
+	}
+	return reasons
+}
+
+var _ = ginkgo.Describe("await's health gate", ginkgo.Label("area:turnstile", "area:health"), func() {
+	var (
+		slotNS, ns string
+		opts       stageOpts
+		holder     *unstructured.Unstructured
+	)
+	ginkgo.BeforeEach(func(ctx context.Context) {
+		slotNS = env.Namespace("slots")
+		ns = env.Namespace("requests")
+		opts = stageOpts{slotNamespace: slotNS}
+		holder = createRequest(ctx, ns, "holder", true, nil)
+		runStage(ctx, "acquire", holder, 0, opts)
+	})
+
+	ginkgo.It("never releases on a healthy record left from before the upgrade", func(ctx context.Context) {
+		setHealth(ctx, holder, "healthy", time.Now().Add(-time.Hour), "v1")
+		s := runStage(ctx, "await", holder, 0, stageOpts{slotNamespace: slotNS, env: map[string]string{
+			"TURNSTILE_WAIT": "3s", "TURNSTILE_MIN_HEALTHY": "0s",
+		}})
+		gomega.Expect(holderOf(ctx, slotNS, 0)).To(gomega.Equal(ns + "/holder"))
+		gomega.Expect(s.turnstileStatus()).To(gomega.HaveKeyWithValue("phase", "Verifying"))
+		gomega.Expect(s.turnstileStatus()["message"]).To(gomega.ContainSubstring("predate the upgrade"))
+		gomega.Expect(s.metadata("workflow-control.yaml")).To(gomega.HaveKeyWithValue("retryAfter", "30s"))
+	})
+
+	ginkgo.It("keeps the slot of an unhealthy upgrade, says why, and lets it through once it heals", ginkgo.SpecTimeout(time.Minute), func(ctx context.Context) {
+		setHealth(ctx, holder, "unhealthy", time.Now(), "v2")
+		failing := stageOpts{slotNamespace: slotNS, env: map[string]string{"TURNSTILE_WAIT": "3s", "TURNSTILE_FAILURE_THRESHOLD": "1"}}
+		s := runStage(ctx, "await", holder, 0, failing)
+
+		gomega.Expect(s.turnstileStatus()).To(gomega.HaveKeyWithValue("phase", "Failed"))
+		gomega.Expect(liveTurnstileStatus(ctx, holder)).To(gomega.HaveKeyWithValue("phase", "Failed"), "visible while the pipeline still runs")
+		gomega.Expect(liveTurnstileStatus(ctx, holder)["message"]).To(gomega.ContainSubstring("is unhealthy"))
+		gomega.Expect(eventReasons(ctx, holder)).To(gomega.ContainElement(corev1.EventTypeWarning + "/UpgradeFailed"))
+		gomega.Expect(holderOf(ctx, slotNS, 0)).To(gomega.Equal(ns + "/holder"))
+		slot := leasesIn(ctx, slotNS, turnstile.RoleSlot)[0]
+		gomega.Expect(slot.Annotations).To(gomega.HaveKeyWithValue(turnstile.AnnotationPhase, turnstile.PhaseFailed))
+
+		next := createRequest(ctx, ns, "next", true, nil)
+		w := runStage(ctx, "acquire", next, 0, stageOpts{slotNamespace: slotNS, env: map[string]string{"TURNSTILE_WAIT": "2s"}})
+		gomega.Expect(w.turnstileStatus()).To(gomega.HaveKeyWithValue("phase", "Waiting"))
+		gomega.Expect(w.turnstileStatus()["message"]).To(gomega.ContainSubstring(ns + "/holder (upgrade failed)"))
+
+		// Healing: a fresh healthy reading lets the failed upgrade through after all.
+		w = startStage(ctx, "acquire", next, opts)
+		upgrade(ctx, holder, opts)
+		gomega.Eventually(w.session).WithTimeout(15 * time.Second).Should(gexec.Exit(0))
+		gomega.Expect(holderOf(ctx, slotNS, 0)).To(gomega.Equal(ns + "/next"))
+		gomega.Expect(eventReasons(ctx, holder)).To(gomega.ContainElement(corev1.EventTypeNormal + "/Upgraded"))
+	})
+
+	ginkgo.It("fails an upgrade that is not healthy by the progress deadline", func(ctx context.Context) {
+		s := runStage(ctx, "await", holder, 0, stageOpts{slotNamespace: slotNS, env: map[string]string{
+			"TURNSTILE_WAIT": "4s", "TURNSTILE_PROGRESS_DEADLINE": "1s",
+		}})
+		gomega.Expect(s.turnstileStatus()).To(gomega.HaveKeyWithValue("phase", "Failed"))
+		gomega.Expect(s.turnstileStatus()["message"]).To(gomega.ContainSubstring("progress deadline"))
+		gomega.Expect(holderOf(ctx, slotNS, 0)).To(gomega.Equal(ns + "/holder"))
+	})
+})
