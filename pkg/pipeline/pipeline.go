@@ -63,7 +63,20 @@ func (p *Pipeline) ReadObject(env Env) (*Object, error) {
 		return nil, fmt.Errorf("reading %s: it holds %s/%s but KRATIX_OBJECT_NAMESPACE/KRATIX_OBJECT_NAME say %s/%s",
 			path, u.GetNamespace(), u.GetName(), env.Namespace, env.Name)
 	}
-	return &Object{Resource: res, UID: u.GetUID(), Generation: u.GetGeneration()}, nil
+	return &Object{Resource: res, UID: u.GetUID(), Generation: generation(u)}, nil
+}
+
+// generation reads metadata.generation, which a YAML decode leaves as a float64 that
+// unstructured's typed getters do not accept.
+func generation(u unstructured.Unstructured) int64 {
+	v, _, _ := unstructured.NestedFieldNoCopy(u.Object, "metadata", "generation")
+	switch n := v.(type) {
+	case int64:
+		return n
+	case float64:
+		return int64(n)
+	}
+	return 0
 }
 
 // Label is a label's or, failing that, an annotation's value on the object.

@@ -1,0 +1,196 @@
+package turnstile
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/utils/ptr"
+)
+
+// leasesClient satisfies Config.Leases for validation tests, which never call it.
+var leasesClient = fake.NewClientset().CoordinationV1()
+
+var t0 = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+
+func request(name string, wave int) Request {
+	return Request{GroupVersionResource: schema.GroupVersionResource{Group: "example.com", Version: "v1", Resource: "databases"},
+		Kind: "Database", Namespace: "default", Name: name, UID: types.UID("uid-" + name), Wave: wave}
+}
+
+func lease(name, role string, holder *Request, acquired, renewed time.Time, annotations map[string]string) *coordinationv1.Lease {
+	l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{LabelRole: role}, Annotations: map[string]string{}}}
+	for k, v := range annotations {
+		l.Annotations[k] = v
+	}
+	l.Spec.LeaseDurationSeconds = ptr.To(int32(60))
+	if holder != nil {
+		l.Spec.HolderIdentity = ptr.To(holder.Identity())
+		l.Spec.AcquireTime = &metav1.MicroTime{Time: acquired}
+		l.Spec.RenewTime = &metav1.MicroTime{Time: renewed}
+		l.Annotations[AnnotationUID] = string(holder.UID)
+		l.Annotations[AnnotationRequest] = holder.Key()
+		l.Annotations[AnnotationWave] = strconv.Itoa(holder.Wave)
+	}
+	return l
+}
+
+func slotLease(i int, holder *Request, renewed time.Time, phase string) *coordinationv1.Lease {
+	a := map[string]string{}
+	if phase != "" {
+		a[AnnotationPhase] = phase
+	}
+	return lease(SlotName("db", i), RoleSlot, holder, renewed, renewed, a)
+}
+
+func ticketLease(r Request, arrived, renewed time.Time) *coordinationv1.Lease {
+	return lease(TicketName("db", r), RoleTicket, &r, arrived, renewed, nil)
+}
+
+func TestDecide(t *testing.T) {
+	me, a, b, c := request("me", 1), request("a", 1), request("b", 1), request("c", 1)
+	canary := request("me", 0)
+	tests := []struct {
+		name     string
+		slots    int
+		me       Request
+		leases   []*coordinationv1.Lease
+		holders  map[types.UID]HolderStatus
+		target   string
+		want     action
+		wantSlot int
+		wantPos  int
+		recheck  time.Time
+		paused   bool
+		unmarked int
+	}{
+		{name: "no leases yet: take slot 0", slots: 1, me: me, want: actTake, wantSlot: 0},
+		{name: "holding a slot: re-enter it", slots: 1, me: me,
+			leases: []*coordinationv1.Lease{slotLease(0, &me, t0, PhaseUpgrading)}, want: actReenter, wantSlot: 0},
+		{name: "held by another: wait until it would expire", slots: 1, me: me,
+			leases: []*coordinationv1.Lease{slotLease(0, &a, t0, PhaseUpgrading)}, want: actWait, recheck: t0.Add(time.Minute)},
+		{name: "held by another that stopped renewing: take it", slots: 1, me: me,
+			leases: []*coordinationv1.Lease{slotLease(0, &a, t0.Add(-2*time.Minute), PhaseUpgrading)}, want: actTake},
+		{name: "a failed upgrade keeps its slot past expiry", slots: 1, me: me,
+			leases: []*coordinationv1.Lease{slotLease(0, &a, t0.Add(-2*time.Minute), PhaseFailed)}, want: actWait},
+		{name: "a deleted holder frees its slot at once", slots: 1, me: me,
+			leases:  []*coordinationv1.Lease{slotLease(0, &a, t0, PhaseUpgrading)},
+			holders: map[types.UID]HolderStatus{a.UID: {Gone: true}}, want: actTake},
+		{name: "a holder whose workflow failed keeps its slot, to be marked", slots: 1, me: me,
+			leases:  []*coordinationv1.Lease{slotLease(0, &a, t0.Add(-2*time.Minute), PhaseUpgrading)},
+			holders: map[types.UID]HolderStatus{a.UID: {WorkflowFailed: "boom"}}, want: actWait, unmarked: 1},
+		{name: "first come, first served: an earlier waiter goes first", slots: 1, me: me,
+			leases: []*coordinationv1.Lease{ticketLease(a, t0.Add(-time.Second), t0)}, want: actWait, wantPos: 1,
+			recheck: t0.Add(time.Minute)}, // when the ticket ahead would go stale
+		{name: "my own earlier ticket keeps my place", slots: 1, me: me,
+			leases: []*coordinationv1.Lease{ticketLease(a, t0.Add(-time.Second), t0), ticketLease(me, t0.Add(-2*time.Second), t0)},
+			want: actTake},
+		{name: "N=3: the second in line takes the second free slot", slots: 3, me: me,
+			leases: []*coordinationv1.Lease{slotLease(0, &b, t0, PhaseUpgrading), ticketLease(a, t0.Add(-2*time.Second), t0),
+				ticketLease(me, t0.Add(-time.Second), t0), ticketLease(c, t0, t0)},
+			want: actTake, wantSlot: 2, wantPos: 1, recheck: t0.Add(time.Minute)},
+		{name: "a lower wave outranks arrival", slots: 1, me: canary,
+			leases: []*coordinationv1.Lease{ticketLease(a, t0.Add(-time.Hour), t0)}, want: actTake},
+		{name: "a stale ticket loses its place", slots: 1, me: me,
+			leases: []*coordinationv1.Lease{ticketLease(a, t0.Add(-time.Hour), t0.Add(-2*time.Minute))}, want: actTake},
+		{name: "slots beyond N are never granted", slots: 1, me: me,
+			leases: []*coordinationv1.Lease{slotLease(0, &a, t0, PhaseUpgrading), slotLease(1, nil, t0, "")},
+			want: actWait, recheck: t0.Add(time.Minute)},
+		{name: "a paused rollout grants nothing", slots: 1, me: me,
+			leases: []*coordinationv1.Lease{lease(RolloutName("db"), RoleRollout, nil, t0, t0, map[string]string{AnnotationPaused: "true"})},
+			want: actWait, paused: true},
+		{name: "a paused rollout still lets a holder re-enter", slots: 1, me: me,
+			leases: []*coordinationv1.Lease{slotLease(0, &me, t0, PhaseUpgrading),
+				lease(RolloutName("db"), RoleRollout, nil, t0, t0, map[string]string{AnnotationPaused: "true"})},
+			want: actReenter},
+		{name: "an aborted version grants nothing", slots: 1, me: me, target: "v2",
+			leases: []*coordinationv1.Lease{lease(RolloutName("db"), RoleRollout, nil, t0, t0, map[string]string{AnnotationAborted: "v2"})},
+			want: actWait, paused: true},
+		{name: "an abort of another version does not hold back this one", slots: 1, me: me, target: "v3",
+			leases: []*coordinationv1.Lease{lease(RolloutName("db"), RoleRollout, nil, t0, t0, map[string]string{AnnotationAborted: "v2"})},
+			want: actTake},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := decide(decideInput{promise: "db", view: NewView("db", tt.slots, tt.leases), me: tt.me, target: tt.target,
+				slots: tt.slots, now: t0, holders: tt.holders})
+			if d.action != tt.want {
+				t.Fatalf("action = %v, want %v (wait: %+v)", d.action, tt.want, d.wait)
+			}
+			if tt.want != actWait && d.slot.Index != tt.wantSlot {
+				t.Errorf("slot = %d, want %d", d.slot.Index, tt.wantSlot)
+			}
+			if tt.want != actReenter && d.wait.Position != tt.wantPos {
+				t.Errorf("position = %d, want %d", d.wait.Position, tt.wantPos)
+			}
+			if !d.recheck.Equal(tt.recheck) {
+				t.Errorf("recheck = %v, want %v", d.recheck, tt.recheck)
+			}
+			if d.wait.Paused != tt.paused {
+				t.Errorf("paused = %v, want %v", d.wait.Paused, tt.paused)
+			}
+			if len(d.unmarked) != tt.unmarked {
+				t.Errorf("unmarked = %d, want %d", len(d.unmarked), tt.unmarked)
+			}
+		})
+	}
+}
+
+func TestWaitMessage(t *testing.T) {
+	held := Slot{Holder: "x", Request: "default/db-2"}
+	failed := Slot{Holder: "y", Request: "default/db-3", Phase: PhaseFailed}
+	tests := []struct {
+		name string
+		wait Wait
+		want string
+	}{
+		{"next in line", Wait{Position: 0, Holders: []Slot{held}}, "waiting for a rollout slot: 1st in queue; slot held by default/db-2"},
+		{"third", Wait{Position: 2, Holders: []Slot{held}}, "waiting for a rollout slot: 3rd in queue; slot held by default/db-2"},
+		{"several holders", Wait{Position: 11, Holders: []Slot{held, failed}},
+			"waiting for a rollout slot: 12th in queue; slots held by default/db-2, default/db-3 (upgrade failed)"},
+		{"paused", Wait{Paused: true, Reason: "rollout paused: by alice"}, "waiting: rollout paused: by alice"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.wait.Message(); got != tt.want {
+				t.Errorf("Message() = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestOrdinal(t *testing.T) {
+	for n, want := range map[int]string{1: "1st", 2: "2nd", 3: "3rd", 4: "4th", 11: "11th", 12: "12th", 13: "13th", 21: "21st", 102: "102nd", 111: "111th"} {
+		if got := Ordinal(n); got != want {
+			t.Errorf("Ordinal(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"no client", Config{Promise: "db"}, "a Leases client is required"},
+		{"bad promise", Config{Leases: leasesClient, Promise: "Not_A_Name"}, `promise name "Not_A_Name"`},
+		{"bad namespace", Config{Leases: leasesClient, Promise: "db", Namespace: "-x"}, `slot namespace "-x"`},
+		{"N < 1", Config{Leases: leasesClient, Promise: "db", Slots: -1}, "slots must be at least 1, got -1"},
+		{"short lease", Config{Leases: leasesClient, Promise: "db", LeaseDuration: time.Second}, "lease duration must be at least 3s"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := New(tt.cfg)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("New() error = %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
