@@ -90,7 +90,7 @@ func TestDecide(t *testing.T) {
 			recheck: t0.Add(time.Minute)}, // when the ticket ahead would go stale
 		{name: "my own earlier ticket keeps my place", slots: 1, me: me,
 			leases: []*coordinationv1.Lease{ticketLease(a, t0.Add(-time.Second), t0), ticketLease(me, t0.Add(-2*time.Second), t0)},
-			want: actTake},
+			want:   actTake},
 		{name: "N=3: the second in line takes the second free slot", slots: 3, me: me,
 			leases: []*coordinationv1.Lease{slotLease(0, &b, t0, PhaseUpgrading), ticketLease(a, t0.Add(-2*time.Second), t0),
 				ticketLease(me, t0.Add(-time.Second), t0), ticketLease(c, t0, t0)},
@@ -101,20 +101,20 @@ func TestDecide(t *testing.T) {
 			leases: []*coordinationv1.Lease{ticketLease(a, t0.Add(-time.Hour), t0.Add(-2*time.Minute))}, want: actTake},
 		{name: "slots beyond N are never granted", slots: 1, me: me,
 			leases: []*coordinationv1.Lease{slotLease(0, &a, t0, PhaseUpgrading), slotLease(1, nil, t0, "")},
-			want: actWait, recheck: t0.Add(time.Minute)},
+			want:   actWait, recheck: t0.Add(time.Minute)},
 		{name: "a paused rollout grants nothing", slots: 1, me: me,
 			leases: []*coordinationv1.Lease{lease(RolloutName("db"), RoleRollout, nil, t0, t0, map[string]string{AnnotationPaused: "true"})},
-			want: actWait, paused: true},
+			want:   actWait, paused: true},
 		{name: "a paused rollout still lets a holder re-enter", slots: 1, me: me,
 			leases: []*coordinationv1.Lease{slotLease(0, &me, t0, PhaseUpgrading),
 				lease(RolloutName("db"), RoleRollout, nil, t0, t0, map[string]string{AnnotationPaused: "true"})},
 			want: actReenter},
 		{name: "an aborted version grants nothing", slots: 1, me: me, target: "v2",
 			leases: []*coordinationv1.Lease{lease(RolloutName("db"), RoleRollout, nil, t0, t0, map[string]string{AnnotationAborted: "v2"})},
-			want: actWait, paused: true},
+			want:   actWait, paused: true},
 		{name: "an abort of another version does not hold back this one", slots: 1, me: me, target: "v3",
 			leases: []*coordinationv1.Lease{lease(RolloutName("db"), RoleRollout, nil, t0, t0, map[string]string{AnnotationAborted: "v2"})},
-			want: actTake},
+			want:   actTake},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -122,48 +122,57 @@ func (t *Turnstile) Acquire(ctx context.Context, req Request, opts AcquireOption
 	var (
 		last     Wait
 		reported bool
-		lostRace bool
+		// mine is this request's ticket as last written here: the watch may not show it yet.
+		mine *Ticket
 	)
-	for first := true; ; first = false {
+	for {
 		now := t.cfg.Clock.Now()
 		view := NewView(t.cfg.Promise, t.cfg.Slots, w.leases())
-		if first {
-			if err := t.RecordTarget(ctx, view, opts.Target); err != nil {
-				return nil, err
-			}
-		}
 		holders.follow(view.Slots, req)
 		d := decide(decideInput{promise: t.cfg.Promise, view: view, me: req, target: opts.Target,
 			slots: t.cfg.Slots, now: now, holders: holders.statuses()})
 		for _, s := range d.unmarked {
 			t.markWorkflowFailed(ctx, s, holders.statuses()[s.HolderUID].WorkflowFailed)
 		}
-		ticket, hasTicket := view.TicketOf(t.cfg.Promise, req)
-		queued := hasTicket && ticket.UID == req.UID
-		switch d.action {
-		case actReenter, actTake:
-			if d.action == actTake && !queued && !lostRace && d.wait.Queue > 1 {
-				break // someone is queued ahead: join the queue rather than race them
+		if tk, ok := view.TicketOf(t.cfg.Promise, req); ok && tk.UID == req.UID && (mine == nil || !tk.RenewTime.Before(mine.RenewTime)) {
+			mine = &tk
+		}
+		stale, hadStale := view.TicketOf(t.cfg.Promise, req)
+		switch {
+		case d.action == actTake && mine == nil:
+			// Queue first, even with the slot free: the ticket fixes this request's arrival for
+			// everyone else, so a burst of arrivals does not race for the slot.
+			tk, err := t.putTicket(ctx, req, opts.Target, stale, hadStale, now)
+			if err != nil {
+				return nil, err
+			}
+			mine = tk
+			continue
+		case d.action == actTake || d.action == actReenter:
+			if d.action == actTake {
+				if err := t.RecordTarget(ctx, view, opts.Target); err != nil {
+					return nil, err
+				}
 			}
 			slot, err := t.take(ctx, d.slot, req, opts.Target, now, d.action == actReenter)
 			if isLostRace(err) {
-				lostRace = true
-				break
+				break // the watch brings the winner's write; decide again then
 			}
 			if err != nil {
 				return nil, err
 			}
-			if hasTicket {
-				if err := t.deleteTicket(ctx, ticket); err != nil {
+			if mine != nil {
+				if err := t.deleteTicket(ctx, *mine); err != nil {
 					return nil, err
 				}
 			}
 			return &Grant{Slot: slot, Reentered: d.action == actReenter, Waited: t.cfg.Clock.Since(start)}, nil
-		}
-		if !queued || ticket.RenewTime.Add(t.cfg.LeaseDuration/3).Before(now) {
-			if err := t.putTicket(ctx, req, opts.Target, ticket, hasTicket, now); err != nil {
+		case mine == nil || !mine.RenewTime.Add(t.cfg.LeaseDuration/3).After(now):
+			tk, err := t.putTicket(ctx, req, opts.Target, stale, hadStale, now)
+			if err != nil {
 				return nil, err
 			}
+			mine = tk
 		}
 		if !reported || d.wait.Position != last.Position || d.wait.Message() != last.Message() {
 			last, reported = d.wait, true

@@ -26,6 +26,20 @@ func (t *Turnstile) durationSeconds() *int32 {
 	return ptr.To(int32(t.cfg.LeaseDuration / time.Second))
 }
 
+// stamp writes the request, as holder and renewed now, into a slot or ticket Lease.
+func (t *Turnstile) stamp(l *coordinationv1.Lease, req Request, target string, now time.Time) {
+	l.Spec.HolderIdentity = ptr.To(req.Identity())
+	l.Spec.RenewTime = &metav1.MicroTime{Time: now}
+	l.Spec.LeaseDurationSeconds = t.durationSeconds()
+	if l.Annotations == nil {
+		l.Annotations = map[string]string{}
+	}
+	l.Annotations[AnnotationUID] = string(req.UID)
+	l.Annotations[AnnotationRequest] = req.Key()
+	l.Annotations[AnnotationVersion] = target
+	l.Annotations[AnnotationWave] = strconv.Itoa(req.Wave)
+}
+
 // take writes the request into a slot: a new holder, or the same one re-entering. Every write is
 // a compare-and-swap; a lost race comes back as a Conflict or AlreadyExists error.
 func (t *Turnstile) take(ctx context.Context, s Slot, req Request, target string, now time.Time, reenter bool) (Slot, error) {
@@ -44,17 +58,8 @@ func (t *Turnstile) take(ctx context.Context, s Slot, req Request, target string
 	if !reenter {
 		l.Spec.LeaseTransitions = ptr.To(ptr.Deref(l.Spec.LeaseTransitions, 0) + 1)
 	}
-	l.Spec.HolderIdentity = ptr.To(req.Identity())
-	l.Spec.RenewTime = &metav1.MicroTime{Time: now}
-	l.Spec.LeaseDurationSeconds = t.durationSeconds()
-	if l.Annotations == nil {
-		l.Annotations = map[string]string{}
-	}
-	l.Annotations[AnnotationUID] = string(req.UID)
-	l.Annotations[AnnotationRequest] = req.Key()
-	l.Annotations[AnnotationVersion] = target
+	t.stamp(l, req, target, now)
 	l.Annotations[AnnotationPhase] = PhaseUpgrading
-	l.Annotations[AnnotationWave] = strconv.Itoa(req.Wave)
 	delete(l.Annotations, AnnotationMessage)
 
 	var err error
@@ -69,9 +74,10 @@ func (t *Turnstile) take(ctx context.Context, s Slot, req Request, target string
 	return slotFrom(t.cfg.Promise, s.Index, l), nil
 }
 
-// putTicket queues the request, or renews its place. A ticket left by an earlier request of the
-// same name (another uid) is taken over with a new arrival.
-func (t *Turnstile) putTicket(ctx context.Context, req Request, target string, old Ticket, exists bool, now time.Time) error {
+// putTicket queues the request, or renews its place, and returns the ticket as written (nil if
+// another writer got there first; the watch brings theirs). A ticket left by an earlier request
+// of the same name (another uid) is taken over with a new arrival.
+func (t *Turnstile) putTicket(ctx context.Context, req Request, target string, old Ticket, exists bool, now time.Time) (*Ticket, error) {
 	var l *coordinationv1.Lease
 	if exists {
 		l = old.Lease.DeepCopy()
@@ -84,26 +90,21 @@ func (t *Turnstile) putTicket(ctx context.Context, req Request, target string, o
 			Spec:       coordinationv1.LeaseSpec{AcquireTime: &metav1.MicroTime{Time: now}},
 		}
 	}
-	l.Spec.HolderIdentity = ptr.To(req.Identity())
-	l.Spec.RenewTime = &metav1.MicroTime{Time: now}
-	l.Spec.LeaseDurationSeconds = t.durationSeconds()
-	if l.Annotations == nil {
-		l.Annotations = map[string]string{}
-	}
-	l.Annotations[AnnotationUID] = string(req.UID)
-	l.Annotations[AnnotationRequest] = req.Key()
-	l.Annotations[AnnotationVersion] = target
-	l.Annotations[AnnotationWave] = strconv.Itoa(req.Wave)
+	t.stamp(l, req, target, now)
 	var err error
 	if exists {
-		_, err = t.leases.Update(ctx, l, metav1.UpdateOptions{})
+		l, err = t.leases.Update(ctx, l, metav1.UpdateOptions{})
 	} else {
-		_, err = t.leases.Create(ctx, l, metav1.CreateOptions{})
+		l, err = t.leases.Create(ctx, l, metav1.CreateOptions{})
 	}
 	if isLostRace(err) {
-		return nil // someone else wrote it first; the watch brings their version
+		return nil, nil
 	}
-	return t.writeError("queueing in "+l.Name, err)
+	if err != nil {
+		return nil, t.writeError("queueing in "+TicketName(t.cfg.Promise, req), err)
+	}
+	tk := ticketFrom(l)
+	return &tk, nil
 }
 
 func (t *Turnstile) deleteTicket(ctx context.Context, tk Ticket) error {

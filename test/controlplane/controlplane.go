@@ -8,9 +8,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-logr/logr"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
 // AssetsEnv names the directory holding etcd, kube-apiserver and kube-controller-manager.
@@ -83,6 +85,9 @@ func Start(opts ...Option) (*ControlPlane, error) {
 	if err != nil {
 		return nil, err
 	}
+	// envtest logs through controller-runtime, which otherwise complains, with a stack trace,
+	// that no logger was set.
+	ctrllog.SetLogger(logr.Discard())
 	scratch, err := os.MkdirTemp("", "turnstile-controlplane-")
 	if err != nil {
 		return nil, fmt.Errorf("creating control-plane scratch dir: %w", err)

@@ -2,8 +2,10 @@ package controlplane
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,8 +13,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// processesFrom lists the running processes whose executable lies in dir.
-func processesFrom(t *testing.T, dir string) []string {
+// processesOf lists the running processes whose executable lies in dir and whose command line
+// mentions one of marks: other control planes run from the same binaries at the same time.
+func processesOf(t *testing.T, dir string, marks []string) []string {
 	t.Helper()
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
@@ -21,8 +24,15 @@ func processesFrom(t *testing.T, dir string) []string {
 	var found []string
 	for _, e := range entries {
 		exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
-		if err == nil && strings.HasPrefix(exe, dir+string(filepath.Separator)) {
-			found = append(found, e.Name()+" "+exe)
+		if err != nil || !strings.HasPrefix(exe, dir+string(filepath.Separator)) {
+			continue
+		}
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		for _, m := range marks {
+			if strings.Contains(string(cmdline), m) {
+				found = append(found, e.Name()+" "+exe)
+				break
+			}
 		}
 	}
 	return found
@@ -33,14 +43,16 @@ func TestStartWithControllerManagerAndStopLeavesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if before := processesFrom(t, assets); len(before) > 0 {
-		t.Skipf("another control plane is running from %s: %v", assets, before)
-	}
 	cp, err := Start(WithControllerManager(), WithCRDs(KratixCRDs, TurnstileCRDs))
 	if err != nil {
 		t.Fatal(err)
 	}
 	scratch := cp.scratch
+	api := cp.env.ControlPlane.GetAPIServer()
+	marks := []string{"--secure-port=" + api.SecureServing.Port, cp.env.ControlPlane.Etcd.URL.Host, scratch}
+	if running := processesOf(t, assets, marks); len(running) != 3 {
+		t.Errorf("want etcd, kube-apiserver and kube-controller-manager running, found %v", running)
+	}
 	t.Cleanup(func() { _ = cp.Stop() })
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -58,7 +70,7 @@ func TestStartWithControllerManagerAndStopLeavesNothing(t *testing.T) {
 	if err := cp.Stop(); err != nil {
 		t.Fatalf("stopping: %v", err)
 	}
-	if left := processesFrom(t, assets); len(left) > 0 {
+	if left := processesOf(t, assets, marks); len(left) > 0 {
 		t.Errorf("processes left after Stop: %v", left)
 	}
 	if _, err := os.Stat(scratch); !os.IsNotExist(err) {
@@ -85,17 +97,23 @@ func TestAssetsDirNamesTheProblem(t *testing.T) {
 }
 
 // BenchmarkStart measures starting etcd and kube-apiserver until the apiserver is ready for
-// requests; stopping them is not timed.
+// requests, five times, and reports the median; stopping is not timed.
 func BenchmarkStart(b *testing.B) {
 	for b.Loop() {
-		cp, err := Start()
-		if err != nil {
-			b.Fatal(err)
+		var samples []time.Duration
+		for range 5 {
+			began := time.Now()
+			cp, err := Start()
+			if err != nil {
+				b.Fatal(err)
+			}
+			samples = append(samples, time.Since(began))
+			if err := cp.Stop(); err != nil {
+				b.Fatal(err)
+			}
 		}
-		b.StopTimer()
-		if err := cp.Stop(); err != nil {
-			b.Fatal(err)
-		}
-		b.StartTimer()
+		slices.Sort(samples)
+		b.ReportMetric(samples[2].Seconds(), "start-p50-s")
+		fmt.Printf("control plane start (etcd + kube-apiserver ready): median %s of %d\n", samples[2].Round(time.Millisecond), len(samples))
 	}
 }

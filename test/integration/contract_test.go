@@ -7,8 +7,6 @@ import (
 	"github.com/onsi/ginkgo/v2"
 	"github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
 )
@@ -69,16 +67,7 @@ var _ = ginkgo.Describe("the stages and the Kratix contract", ginkgo.Label("area
 	})
 
 	ginkgo.It("names the rollout after the Promise's version label when no target version is set", func(ctx context.Context) {
-		promise := &unstructured.Unstructured{Object: map[string]any{
-			"apiVersion": "platform.kratix.io/v1alpha1", "kind": "Promise",
-			"metadata": map[string]any{"name": promiseName, "labels": map[string]any{"kratix.io/promise-version": "v7"}},
-			"spec":     map[string]any{},
-		}}
-		promises := dyn().Resource(schema.GroupVersionResource{Group: "platform.kratix.io", Version: "v1alpha1", Resource: "promises"})
-		_, err := promises.Create(ctx, promise, metav1.CreateOptions{})
-		gomega.Expect(err).NotTo(gomega.HaveOccurred())
-		ginkgo.DeferCleanup(func(ctx context.Context) error { return promises.Delete(ctx, promiseName, metav1.DeleteOptions{}) })
-
+		createPromise(ctx, "v7")
 		holder := createRequest(ctx, ns, "holder", true, nil)
 		s := runStage(ctx, "acquire", holder, 0, stageOpts{slotNamespace: slotNS, env: map[string]string{"TURNSTILE_TARGET_VERSION": ""}})
 		gomega.Expect(s.turnstileStatus()).To(gomega.HaveKeyWithValue("version", "v7"))

@@ -13,8 +13,6 @@ import (
 	"github.com/onsi/gomega/gexec"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/yaml"
 
 	"github.com/kratix-turnstile/turnstile/test/controlplane"
@@ -110,15 +108,7 @@ var _ = ginkgo.Describe("the permissions the workflows ship", ginkgo.Label("area
 	ginkgo.BeforeEach(func(ctx context.Context) {
 		slotNS = env.Namespace("slots")
 		ns = env.Namespace("requests")
-		promise := &unstructured.Unstructured{Object: map[string]any{
-			"apiVersion": "platform.kratix.io/v1alpha1", "kind": "Promise",
-			"metadata": map[string]any{"name": promiseName, "labels": map[string]any{"kratix.io/promise-version": "v2"}},
-			"spec":     map[string]any{},
-		}}
-		promises := dyn().Resource(schema.GroupVersionResource{Group: "platform.kratix.io", Version: "v1alpha1", Resource: "promises"})
-		_, err := promises.Create(ctx, promise, metav1.CreateOptions{})
-		gomega.Expect(err).NotTo(gomega.HaveOccurred())
-		ginkgo.DeferCleanup(promises.Delete, promiseName, metav1.DeleteOptions{})
+		createPromise(ctx, "v2")
 	})
 
 	ginkgo.It("are enough for every stage, and no stage needs the admin", ginkgo.SpecTimeout(time.Minute), func(ctx context.Context) {

@@ -101,6 +101,21 @@ func setHealth(ctx context.Context, obj *unstructured.Unstructured, state string
 	patchStatus(ctx, obj, map[string]any{"healthStatus": map[string]any{"state": state, "healthRecords": []any{record}}})
 }
 
+var promises = schema.GroupVersionResource{Group: "platform.kratix.io", Version: "v1alpha1", Resource: "promises"}
+
+// createPromise creates the test Promise, labelled with a version, for the spec's duration.
+func createPromise(ctx context.Context, version string) {
+	ginkgo.GinkgoHelper()
+	promise := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "platform.kratix.io/v1alpha1", "kind": "Promise",
+		"metadata": map[string]any{"name": promiseName, "labels": map[string]any{"kratix.io/promise-version": version}},
+		"spec":     map[string]any{},
+	}}
+	_, err := dyn().Resource(promises).Create(ctx, promise, metav1.CreateOptions{})
+	gomega.Expect(err).NotTo(gomega.HaveOccurred())
+	ginkgo.DeferCleanup(dyn().Resource(promises).Delete, promiseName, metav1.DeleteOptions{})
+}
+
 func mustYAML(v any) []byte {
 	out, err := yaml.Marshal(v)
 	gomega.Expect(err).NotTo(gomega.HaveOccurred())
