@@ -11,6 +11,7 @@ import (
 
 	"github.com/onsi/ginkgo/v2"
 	"github.com/onsi/gomega"
+	"github.com/onsi/gomega/gbytes"
 	"github.com/onsi/gomega/gexec"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -222,5 +223,25 @@ var _ = ginkgo.Describe("the turnstile", ginkgo.Label("area:turnstile"), func() 
 		slot := leasesIn(ctx, slotNS, turnstile.RoleSlot)[0]
 		gomega.Expect(slot.Annotations).To(gomega.HaveKeyWithValue(turnstile.AnnotationPhase, turnstile.PhaseFailed))
 		gomega.Expect(slot.Annotations[turnstile.AnnotationMessage]).To(gomega.ContainSubstring("A Configure Pipeline has failed"))
+	})
+
+	ginkgo.It("grants no slot while the rollout is paused, and goes on when it resumes", ginkgo.SpecTimeout(time.Minute), func(ctx context.Context) {
+		leases := env.Client.CoordinationV1().Leases(slotNS)
+		rollout, err := leases.Create(ctx, &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{
+			Name:        turnstile.RolloutName(promiseName),
+			Labels:      map[string]string{turnstile.LabelPromise: promiseName, turnstile.LabelRole: turnstile.RoleRollout},
+			Annotations: map[string]string{turnstile.AnnotationPaused: "true", turnstile.AnnotationPauseReason: "by the on-call"},
+		}}, metav1.CreateOptions{})
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		req := createRequest(ctx, ns, "req", true, nil)
+		s := startStage(ctx, "acquire", req, stageOpts{slotNamespace: slotNS})
+		gomega.Eventually(s.session.Out).WithContext(ctx).Should(gbytes.Say("waiting: rollout paused: by the on-call"))
+		gomega.Consistently(s.session).WithTimeout(time.Second).ShouldNot(gexec.Exit())
+
+		delete(rollout.Annotations, turnstile.AnnotationPaused)
+		_, err = leases.Update(ctx, rollout, metav1.UpdateOptions{})
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gomega.Eventually(s.session).WithContext(ctx).Should(gexec.Exit(0))
+		gomega.Expect(holderOf(ctx, slotNS, 0)).To(gomega.Equal(ns + "/req"))
 	})
 })
