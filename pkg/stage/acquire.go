@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
-	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
@@ -18,29 +18,25 @@ type acquireFlags struct {
 	gateNew     bool
 }
 
-func newAcquireCommand() *cobra.Command {
+func newAcquireCommand() *command {
 	f := &acquireFlags{}
-	cmd := &cobra.Command{
-		Use:   "acquire",
-		Short: "Take a rollout slot for this resource request, or wait in line for one",
-		Long: `acquire runs as its own pipeline before the Promise's configure pipeline. It takes one
+	cmd := newCommand("acquire", "Take a rollout slot for this resource request, or wait in line for one",
+		`acquire runs as its own pipeline before the Promise's configure pipeline. It takes one
 of the Promise's slots for the request, re-enters the slot the request already holds, or waits
 in line. If it is still waiting after --wait, it asks Kratix to run it again after --retry-after
 (workflow-control retryAfter) and exits 0. In a delete workflow it gives up the request's slot
-and its place in line. Every flag can also be set with TURNSTILE_<FLAG> in the container's env.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runAcquire(cmd, f) },
-	}
-	f.register(cmd, "how long to wait for a slot before handing back to Kratix")
-	cmd.Flags().IntVar(&f.defaultWave, "default-wave", 1,
+and its place in line.`)
+	cmd.run = func(ctx context.Context, out io.Writer) error { return runAcquire(ctx, cmd, out, f) }
+	f.register(cmd.flags, "how long to wait for a slot before handing back to Kratix")
+	cmd.flags.IntVar(&f.defaultWave, "default-wave", 1,
 		"wave of requests without a "+turnstile.WaveKey+" label or annotation (label canaries 0 to go first)")
-	cmd.Flags().BoolVar(&f.gateNew, "gate-new-requests", false,
+	cmd.flags.BoolVar(&f.gateNew, "gate-new-requests", false,
 		"make brand-new requests wait for a slot too (by default only upgrades of existing requests are gated)")
 	return cmd
 }
 
-func runAcquire(cmd *cobra.Command, f *acquireFlags) error {
-	r, err := setup(cmd, "acquire", &f.slotFlags, func() error {
+func runAcquire(ctx context.Context, cmd *command, out io.Writer, f *acquireFlags) error {
+	r, err := setup(cmd.flags, out, "acquire", &f.slotFlags, func() error {
 		if f.defaultWave < 0 {
 			return fmt.Errorf("--default-wave must be 0 or more, got %d", f.defaultWave)
 		}
@@ -49,7 +45,6 @@ func runAcquire(cmd *cobra.Command, f *acquireFlags) error {
 	if err != nil {
 		return err
 	}
-	ctx := cmd.Context()
 	req := r.request
 	if r.env.Action == "delete" {
 		released, err := r.turn.Leave(ctx, req)

@@ -3,9 +3,9 @@ package stage
 import (
 	"context"
 	"fmt"
+	"io"
 	"time"
 
-	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -23,23 +23,18 @@ type awaitFlags struct {
 	progressDeadline time.Duration
 }
 
-func newAwaitCommand() *cobra.Command {
+func newAwaitCommand() *command {
 	f := &awaitFlags{}
-	cmd := &cobra.Command{
-		Use:   "await",
-		Short: "Release the request's slot once it is freshly healthy; keep it if the upgrade fails",
-		Long: `await runs as the last pipeline. It watches the live request's status.healthStatus and
+	cmd := newCommand("await", "Release the request's slot once it is freshly healthy; keep it if the upgrade fails",
+		`await runs as the last pipeline. It watches the live request's status.healthStatus and
 releases the request's slot once the state is healthy or ready, every health record is fresh (run
 after the slot was taken, or stamped with the target version), and it has stayed so for
 --min-healthy. After --failure-threshold unhealthy readings in a row, or no success by
 --progress-deadline, it marks the upgrade Failed and keeps the slot: the rollout pauses, and the
-request's status says why. A request that recovers is still let through. Every flag can also be
-set with TURNSTILE_<FLAG> in the container's env.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runAwait(cmd, f) },
-	}
-	f.register(cmd, "how long to watch before handing back to Kratix")
-	fs := cmd.Flags()
+request's status says why. A request that recovers is still let through.`)
+	cmd.run = func(ctx context.Context, out io.Writer) error { return runAwait(ctx, cmd, out, f) }
+	f.register(cmd.flags, "how long to watch before handing back to Kratix")
+	fs := cmd.flags
 	fs.DurationVar(&f.minHealthy, "min-healthy", 30*time.Second, "how long the request must stay freshly healthy (reset by any blip)")
 	fs.IntVar(&f.failureThreshold, "failure-threshold", 3, "unhealthy or degraded readings in a row that fail the upgrade")
 	fs.DurationVar(&f.progressDeadline, "progress-deadline", 10*time.Minute, "fail the upgrade if it is not healthy this long after the slot was taken")
@@ -72,13 +67,12 @@ type awaiting struct {
 	started time.Time
 }
 
-func runAwait(cmd *cobra.Command, f *awaitFlags) error {
+func runAwait(ctx context.Context, cmd *command, out io.Writer, f *awaitFlags) error {
 	noWave := 0
-	r, err := setup(cmd, "await", &f.slotFlags, f.validate, &noWave)
+	r, err := setup(cmd.flags, out, "await", &f.slotFlags, f.validate, &noWave)
 	if err != nil {
 		return err
 	}
-	ctx := cmd.Context()
 	if r.env.Action == "delete" || r.env.DryRun {
 		r.out.printf("nothing to await for %s (%s%s)", r.request, r.env.Action, map[bool]string{true: ", dry run"}[r.env.DryRun])
 		return nil

@@ -6,44 +6,75 @@ package stage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 
-	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/kratix-turnstile/turnstile/pkg/version"
 )
 
-// Version is the binary's version, set at build time with -ldflags -X.
-var Version = "dev"
+// command is one subcommand of the turnstile binary. The binary is small on purpose: it is
+// plain pflag, not a command framework, so that the stage image stays under 10 MB.
+type command struct {
+	name, short, long string
+	flags             *pflag.FlagSet
+	run               func(ctx context.Context, out io.Writer) error
+}
+
+func newCommand(name, short, long string) *command {
+	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return &command{name: name, short: short, long: long, flags: fs}
+}
+
+func (c *command) usage(w io.Writer) {
+	fmt.Fprintf(w, "Usage: turnstile %s [flags]\n\n%s\n\nFlags (each also settable as TURNSTILE_<FLAG>):\n%s", c.name, c.long, c.flags.FlagUsages())
+}
 
 // Main runs the turnstile binary with args and returns its exit code.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	root := &cobra.Command{
-		Use:           "turnstile",
-		Short:         "Health-gated, progressive upgrades for Kratix resource requests",
-		SilenceUsage:  true,
-		SilenceErrors: true,
+	versionCmd := newCommand("version", "Print the version", "Print the version.")
+	versionCmd.run = func(_ context.Context, out io.Writer) error {
+		_, err := fmt.Fprintln(out, version.Version)
+		return err
 	}
-	root.SetArgs(args)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
-	root.AddCommand(newAcquireCommand(), newAwaitCommand(), &cobra.Command{
-		Use:   "version",
-		Short: "Print the version",
-		Args:  cobra.NoArgs,
-		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(cmd.OutOrStdout(), Version) },
-	})
-	cmd, err := root.ExecuteContextC(ctx)
-	if err != nil {
-		name := "turnstile"
-		if cmd != nil && cmd != root {
-			name += " " + cmd.Name()
+	commands := []*command{newAcquireCommand(), newAwaitCommand(), versionCmd}
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprintln(stdout, "Usage: turnstile <command> [flags]\n\nHealth-gated, progressive upgrades for Kratix resource requests.\n\nCommands:")
+		for _, c := range commands {
+			fmt.Fprintf(stdout, "  %-8s %s\n", c.name, c.short)
 		}
-		fmt.Fprintf(stderr, "%s: %s\n", name, oneLine(explain(err).Error()))
-		return 1
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
 	}
-	return 0
+	for _, c := range commands {
+		if c.name != args[0] {
+			continue
+		}
+		err := c.flags.Parse(args[1:])
+		switch {
+		case errors.Is(err, pflag.ErrHelp):
+			c.usage(stdout)
+			return 0
+		case err == nil && c.flags.NArg() > 0:
+			err = fmt.Errorf("unexpected argument %q: turnstile %s takes flags only", c.flags.Arg(0), c.name)
+		}
+		if err == nil {
+			err = c.run(ctx, stdout)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "turnstile %s: %s\n", c.name, oneLine(explain(err).Error()))
+			return 1
+		}
+		return 0
+	}
+	fmt.Fprintf(stderr, "turnstile: unknown command %q: want acquire, await or version\n", args[0])
+	return 1
 }
 
 // envPrefix prefixes the environment variables that stand in for flags, so a Promise author can

@@ -7,21 +7,24 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"time"
 
-	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
+	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kratix-turnstile/turnstile/pkg/pipeline"
 	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
+	"github.com/kratix-turnstile/turnstile/pkg/version"
 )
 
 // DirsEnv overrides /kratix, the root of the input, output and metadata directories; for
@@ -38,8 +41,7 @@ type slotFlags struct {
 	retryAfter    time.Duration
 }
 
-func (f *slotFlags) register(cmd *cobra.Command, waitHelp string) {
-	fs := cmd.Flags()
+func (f *slotFlags) register(fs *pflag.FlagSet, waitHelp string) {
 	fs.StringVar(&f.namespace, "slot-namespace", turnstile.DefaultNamespace, "namespace of the slot Leases; it must exist")
 	fs.IntVar(&f.slots, "slots", 1, "how many requests of the Promise may upgrade at once")
 	fs.DurationVar(&f.leaseDuration, "lease-duration", turnstile.DefaultLeaseDuration,
@@ -71,7 +73,6 @@ type run struct {
 	pipe    *pipeline.Pipeline
 	object  *pipeline.Object
 	request turnstile.Request
-	kube    kubernetes.Interface
 	dynamic dynamic.Interface
 	turn    *turnstile.Turnstile
 	events  eventer
@@ -79,8 +80,8 @@ type run struct {
 
 // setup reads the flags (and their TURNSTILE_* variables), the environment and object.yaml,
 // and builds the clients. Bad input fails here, before anything is written.
-func setup(cmd *cobra.Command, stageName string, f *slotFlags, validate func() error, defaultWave *int) (*run, error) {
-	if err := applyEnv(cmd.Flags(), os.Getenv); err != nil {
+func setup(flags *pflag.FlagSet, out io.Writer, stageName string, f *slotFlags, validate func() error, defaultWave *int) (*run, error) {
+	if err := applyEnv(flags, os.Getenv); err != nil {
 		return nil, err
 	}
 	if err := f.validate(); err != nil {
@@ -89,7 +90,7 @@ func setup(cmd *cobra.Command, stageName string, f *slotFlags, validate func() e
 	if err := validate(); err != nil {
 		return nil, err
 	}
-	r := &run{out: printer{w: cmd.OutOrStdout(), stage: stageName}}
+	r := &run{out: printer{w: out, stage: stageName}}
 	var err error
 	if r.env, err = pipeline.ResourceEnv(os.Getenv); err != nil {
 		return nil, err
@@ -109,20 +110,26 @@ func setup(cmd *cobra.Command, stageName string, f *slotFlags, validate func() e
 	if err != nil {
 		return nil, err
 	}
-	if r.kube, err = kubernetes.NewForConfig(cfg); err != nil {
+	// Only the clients the stages use: the whole clientset would link every API group in.
+	coordination, err := coordinationv1client.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating a Kubernetes client: %w", err)
+	}
+	core, err := corev1client.NewForConfig(cfg)
+	if err != nil {
 		return nil, fmt.Errorf("creating a Kubernetes client: %w", err)
 	}
 	if r.dynamic, err = dynamic.NewForConfig(cfg); err != nil {
 		return nil, fmt.Errorf("creating a Kubernetes client: %w", err)
 	}
 	r.turn, err = turnstile.New(turnstile.Config{
-		Leases: r.kube.CoordinationV1(), Holders: turnstile.DynamicHolders{Client: r.dynamic},
+		Leases: coordination, Holders: turnstile.DynamicHolders{Client: r.dynamic},
 		Namespace: f.namespace, Promise: r.env.Promise, Slots: f.slots, LeaseDuration: f.leaseDuration,
 	})
 	if err != nil {
 		return nil, err
 	}
-	r.events = eventer{events: r.kube.CoreV1(), request: r.request, component: "turnstile-" + stageName, out: r.out}
+	r.events = eventer{events: core, request: r.request, component: "turnstile-" + stageName, out: r.out}
 	return r, nil
 }
 
@@ -135,7 +142,7 @@ func restConfig(stageName string) (*rest.Config, error) {
 	}
 	// Many requests of a Promise run these stages at once; the default 5 QPS would queue them.
 	cfg.QPS, cfg.Burst = 50, 100
-	cfg.UserAgent = "turnstile-" + stageName + "/" + Version
+	cfg.UserAgent = "turnstile-" + stageName + "/" + version.Version
 	return cfg, nil
 }
 
