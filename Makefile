@@ -8,6 +8,17 @@ GO ?= go
 CONTROL_PLANE_DIR := $(shell hack/provision-control-plane.sh --print-dir)
 export KUBEBUILDER_ASSETS := $(CONTROL_PLANE_DIR)
 GOLANGCI_LINT_VERSION ?= v2.7.2
+# Images are tagged with the version from git, never latest.
+VERSION ?= $(shell hack/version.sh)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
+# Builds reproduce: every timestamp in an image is the last commit's time.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+export SOURCE_DATE_EPOCH
+IMAGES_OUT ?= out/images
+# The platform whose docker archive kind loads: the machine's own.
+KIND_PLATFORM ?= linux/$(shell $(GO) env GOARCH)
+# Push target for `make images-push`, e.g. localhost:5001/turnstile.
+REGISTRY ?=
 BENCH ?= .
 # The benchmarks are harnesses that take their own samples and report medians: one run each.
 BENCHTIME ?= 1x
@@ -36,6 +47,27 @@ test: control-plane ## Run unit and integration tests against a real control pla
 bench: control-plane ## Run the benchmarks and print their figures (asserts nothing about time).
 	$(GO) test -count=1 -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) ./...
 
+##@ Images and kind (kind targets need docker, kind and kubectl; CI cannot run them)
+
+.PHONY: images
+images: ## Build the stage and agent images (OCI layout + docker archive) with go-containerregistry.
+	$(GO) run ./cmd/turnstile-image --version $(VERSION) --revision "$(REVISION)" --out $(IMAGES_OUT) \
+		--archive-platform $(KIND_PLATFORM)
+
+.PHONY: images-push
+images-push: ## Build the images and push them to $(REGISTRY).
+	@test -n "$(REGISTRY)" || { echo "images-push: set REGISTRY, e.g. make images-push REGISTRY=localhost:5001/turnstile" >&2; exit 2; }
+	$(GO) run ./cmd/turnstile-image --version $(VERSION) --revision "$(REVISION)" --out $(IMAGES_OUT) \
+		--archive-platform $(KIND_PLATFORM) --push $(REGISTRY)
+
+.PHONY: kind-up
+kind-up: ## Create the kind cluster and install Kratix as its quick start does (RECREATE=true to start over).
+	hack/kind/up.sh
+
+.PHONY: kind-load
+kind-load: images ## Build the images and load them into the kind cluster.
+	hack/kind/load.sh $(IMAGES_OUT)/turnstile-$(VERSION)-$(notdir $(KIND_PLATFORM)).tar
+
 ##@ Development
 
 .PHONY: build
@@ -52,9 +84,9 @@ lint: ## Check formatting, go vet, and golangci-lint when it installs from the G
 	else echo "golangci-lint $(GOLANGCI_LINT_VERSION) did not install from the Go proxy; skipped" >&2; fi
 
 .PHONY: control-plane
-control-plane: ## Build etcd, kube-apiserver and kube-controller-manager into the cache (once).
+control-plane: ## Build etcd, kube-apiserver, kube-controller-manager and Kratix into the cache (once).
 	@hack/provision-control-plane.sh
 
 .PHONY: clean
 clean: ## Remove build outputs in the checkout (the control-plane cache stays).
-	rm -rf bin/
+	rm -rf bin/ out/
