@@ -1,0 +1,117 @@
+package checks
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/restmapper"
+	"k8s.io/utils/clock"
+)
+
+// Result is one run of one check.
+type Result struct {
+	// Pass: the check saw what it wanted. When neither Pass nor Unknown, it failed.
+	Pass bool
+	// Unknown: the check could not judge (too few samples, no cluster access).
+	Unknown bool
+	// Observed holds the values the check saw: status code, replicas, query results.
+	Observed map[string]any
+	Latency  time.Duration
+	Err      string
+}
+
+// Runner runs checks. It keeps one HTTP client per CA bundle, so connections are reused from
+// run to run.
+type Runner struct {
+	// Kube reads objects in the Destination for kube checks; nil makes them unknown.
+	Kube dynamic.Interface
+	// Mapper resolves kinds to resources for kube checks.
+	Mapper *restmapper.DeferredDiscoveryRESTMapper
+	Clock  clock.PassiveClock
+
+	mu      sync.Mutex
+	clients map[string]*http.Client
+}
+
+// Run runs one check once, within its timeout.
+func (r *Runner) Run(ctx context.Context, c Check) Result {
+	if r.Clock == nil {
+		r.Clock = clock.RealClock{}
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.Timeout.Duration)
+	defer cancel()
+	start := r.Clock.Now()
+	var res Result
+	switch {
+	case c.HTTP != nil:
+		res = r.runHTTP(ctx, c.HTTP)
+	case c.TCP != nil:
+		res = runTCP(ctx, c.TCP)
+	case c.Kube != nil:
+		res = r.runKube(ctx, c.Kube)
+	case c.Prometheus != nil:
+		res = r.runPrometheus(ctx, c.Prometheus)
+	}
+	res.Latency = r.Clock.Since(start)
+	if !res.Pass && ctx.Err() != nil {
+		res.Err = fmt.Sprintf("timed out after %s", c.Timeout.Duration)
+	}
+	return res
+}
+
+func failed(format string, args ...any) Result { return Result{Err: fmt.Sprintf(format, args...)} }
+
+// client is the HTTP client for a CA bundle ("" for the system's roots).
+func (r *Runner) client(caBundle string) (*http.Client, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c, ok := r.clients[caBundle]; ok {
+		return c, nil
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.MaxIdleConnsPerHost = 4
+	if caBundle != "" {
+		pool, err := certPool(caBundle)
+		if err != nil {
+			return nil, err
+		}
+		transport.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	c := &http.Client{Transport: transport, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse // a health endpoint that redirects is answering, not healthy
+	}}
+	if r.clients == nil {
+		r.clients = map[string]*http.Client{}
+	}
+	r.clients[caBundle] = c
+	return c, nil
+}
+
+func certPool(pemData string) (*x509.CertPool, error) {
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM([]byte(pemData)) {
+		return nil, errors.New("no PEM certificate in it")
+	}
+	return pool, nil
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 || host == "" {
+		return "", 0, fmt.Errorf("bad address %q", addr)
+	}
+	return host, n, nil
+}
