@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	kratix "github.com/syntasso/kratix-go"
@@ -123,6 +124,41 @@ func (p *Pipeline) WriteStatusKey(key string, value map[string]any) error {
 func (p *Pipeline) WriteRetryAfter(d time.Duration, message string) error {
 	return p.atomically("workflow-control.yaml", func(staged *kratix.KratixSDK) error {
 		return staged.WriteRetryAfter(d.String(), message)
+	})
+}
+
+// WriteOutput writes a file under /kratix/output, which Kratix schedules to Destinations. It is
+// written beside its place and renamed into it, so Kratix never packs half a file.
+func (p *Pipeline) WriteOutput(rel string, data []byte) error {
+	dest := filepath.Join(p.dirs.Output, rel)
+	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+		return fmt.Errorf("writing %s: %w", dest, err)
+	}
+	staging, err := os.MkdirTemp(filepath.Dir(dest), ".turnstile-")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", dest, err)
+	}
+	defer os.RemoveAll(staging)
+	if err := kratix.New(kratix.WithOutputDir(staging)).WriteOutput(filepath.Base(rel), data); err != nil {
+		return fmt.Errorf("writing %s: %w", dest, err)
+	}
+	if err := os.Rename(filepath.Join(staging, filepath.Base(rel)), dest); err != nil {
+		return fmt.Errorf("writing %s: %w", dest, err)
+	}
+	return nil
+}
+
+// AddDestinationSelector schedules the output directory dir to Destinations with these labels,
+// in destination-selectors.yaml, keeping the other entries there.
+func (p *Pipeline) AddDestinationSelector(dir string, matchLabels map[string]string) error {
+	selectors, err := p.sdk.ReadDestinationSelectors()
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("writing destination-selectors.yaml: %w", err)
+	}
+	selectors = slices.DeleteFunc(selectors, func(s kratix.DestinationSelector) bool { return s.Directory == dir })
+	selectors = append(selectors, kratix.DestinationSelector{Directory: dir, MatchLabels: matchLabels})
+	return p.atomically("destination-selectors.yaml", func(staged *kratix.KratixSDK) error {
+		return staged.WriteDestinationSelectors(selectors)
 	})
 }
 

@@ -1,5 +1,5 @@
 // Package stage holds Turnstile's pipeline stages, the subcommands of the turnstile binary that
-// run inside Kratix pipeline containers: acquire and await. Each prints short progress lines
+// run inside Kratix pipeline containers: acquire, await, health-definition and check. Each prints short progress lines
 // (pod logs are the pipeline's UI), reports into status.yaml under the turnstile key, and fails
 // with one line naming what was wrong.
 package stage
@@ -41,11 +41,11 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		_, err := fmt.Fprintln(out, version.Version)
 		return err
 	}
-	commands := []*command{newAcquireCommand(), newAwaitCommand(), versionCmd}
+	commands := []*command{newAcquireCommand(), newAwaitCommand(), newHealthDefinitionCommand(), newCheckCommand(), versionCmd}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprintln(stdout, "Usage: turnstile <command> [flags]\n\nHealth-gated, progressive upgrades for Kratix resource requests.\n\nCommands:")
 		for _, c := range commands {
-			fmt.Fprintf(stdout, "  %-8s %s\n", c.name, c.short)
+			fmt.Fprintf(stdout, "  %-18s %s\n", c.name, c.short)
 		}
 		if len(args) == 0 {
 			return 2
@@ -73,7 +73,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
-	fmt.Fprintf(stderr, "turnstile: unknown command %q: want acquire, await or version\n", args[0])
+	fmt.Fprintf(stderr, "turnstile: unknown command %q: want acquire, await, health-definition, check or version\n", args[0])
 	return 1
 }
 

@@ -73,19 +73,23 @@ type run struct {
 	pipe    *pipeline.Pipeline
 	object  *pipeline.Object
 	request turnstile.Request
+	config  *rest.Config
 	dynamic dynamic.Interface
 	turn    *turnstile.Turnstile
 	events  eventer
 }
 
 // setup reads the flags (and their TURNSTILE_* variables), the environment and object.yaml,
-// and builds the clients. Bad input fails here, before anything is written.
+// and builds the clients, and the turnstile when f is set. Bad input fails here, before anything
+// is written.
 func setup(flags *pflag.FlagSet, out io.Writer, stageName string, f *slotFlags, validate func() error, defaultWave *int) (*run, error) {
 	if err := applyEnv(flags, os.Getenv); err != nil {
 		return nil, err
 	}
-	if err := f.validate(); err != nil {
-		return nil, err
+	if f != nil {
+		if err := f.validate(); err != nil {
+			return nil, err
+		}
 	}
 	if err := validate(); err != nil {
 		return nil, err
@@ -110,6 +114,7 @@ func setup(flags *pflag.FlagSet, out io.Writer, stageName string, f *slotFlags, 
 	if err != nil {
 		return nil, err
 	}
+	r.config = cfg
 	// Only the clients the stages use: the whole clientset would link every API group in.
 	coordination, err := coordinationv1client.NewForConfig(cfg)
 	if err != nil {
@@ -122,6 +127,10 @@ func setup(flags *pflag.FlagSet, out io.Writer, stageName string, f *slotFlags, 
 	if r.dynamic, err = dynamic.NewForConfig(cfg); err != nil {
 		return nil, fmt.Errorf("creating a Kubernetes client: %w", err)
 	}
+	r.events = eventer{events: core, request: r.request, component: "turnstile-" + stageName, out: r.out}
+	if f == nil {
+		return r, nil
+	}
 	r.turn, err = turnstile.New(turnstile.Config{
 		Leases: coordination, Holders: turnstile.DynamicHolders{Client: r.dynamic},
 		Namespace: f.namespace, Promise: r.env.Promise, Slots: f.slots, LeaseDuration: f.leaseDuration,
@@ -129,7 +138,6 @@ func setup(flags *pflag.FlagSet, out io.Writer, stageName string, f *slotFlags, 
 	if err != nil {
 		return nil, err
 	}
-	r.events = eventer{events: core, request: r.request, component: "turnstile-" + stageName, out: r.out}
 	return r, nil
 }
 

@@ -1,0 +1,111 @@
+package stage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/kratix-turnstile/turnstile/pkg/health"
+)
+
+// DefinitionFile is the output file the health-definition stage writes, as Kratix's docs name it.
+const DefinitionFile = "health-definition.yaml"
+
+type healthDefFlags struct {
+	source    checkSource
+	target    string
+	schedule  string
+	namespace string
+	directory string
+	selectors map[string]string
+}
+
+func newHealthDefinitionCommand() *command {
+	f := &healthDefFlags{}
+	cmd := newCommand("health-definition", "Emit a HealthDefinition so the request's health is checked in its Destination",
+		`health-definition runs in the Promise's configure pipeline. It renders a HealthDefinition
+(SKE's schema) for the request, from a Checks document or a single check given by flags, and
+writes it to /kratix/output/health-definition.yaml, for Kratix to schedule to the request's
+Destination, where a health agent runs the checks and reports HealthRecords. The definition is
+named <promise>-<namespace>-<name>, refers to the request and its generation, and carries the
+rollout's target version, so its records can be matched to the upgrade. With --directory it goes
+into that output sub-directory instead, scheduled by --destination-selector.`)
+	cmd.run = func(ctx context.Context, out io.Writer) error { return runHealthDefinition(ctx, cmd, out, f) }
+	fs := cmd.flags
+	f.source.register(fs)
+	fs.StringVar(&f.target, "target-version", "", "the version being rolled out (default: the Promise's kratix.io/promise-version label, else a hash of its spec)")
+	fs.StringVar(&f.schedule, "schedule", "@every 30s", "when the checks run: cron, or a macro such as @every 30s")
+	fs.StringVar(&f.namespace, "definition-namespace", "default", "namespace of the HealthDefinition in the Destination (it must exist there)")
+	fs.StringVar(&f.directory, "directory", "", "write into this top-level output sub-directory, scheduled by --destination-selector")
+	fs.StringToStringVar(&f.selectors, "destination-selector", nil, "with --directory: labels of the Destinations that get the definition (k=v,...)")
+	return cmd
+}
+
+func (f *healthDefFlags) validate() error {
+	if _, err := health.ParseSchedule(f.schedule); err != nil {
+		return fmt.Errorf("--schedule: %w", err)
+	}
+	switch {
+	case f.directory != "" && (strings.ContainsAny(f.directory, `/\`) || f.directory == "." || f.directory == ".."):
+		return fmt.Errorf("--directory %q: Kratix takes a top-level directory name only", f.directory)
+	case f.directory != "" && len(f.selectors) == 0:
+		return errors.New("--directory needs --destination-selector: Kratix schedules a sub-directory by its labels")
+	case f.directory == "" && len(f.selectors) > 0:
+		return errors.New("--destination-selector goes with --directory")
+	}
+	return nil
+}
+
+func runHealthDefinition(ctx context.Context, cmd *command, out io.Writer, f *healthDefFlags) error {
+	noWave := 0
+	r, err := setup(cmd.flags, out, "health-definition", nil, f.validate, &noWave)
+	if err != nil {
+		return err
+	}
+	if r.env.Action == "delete" {
+		r.out.printf("nothing to define in a delete workflow: Kratix removes the request's outputs")
+		return nil
+	}
+	version, err := r.targetVersion(ctx, f.target)
+	if err != nil {
+		return err
+	}
+	doc, err := f.source.load(r, version)
+	if err != nil {
+		return err
+	}
+	input, err := doc.Marshal()
+	if err != nil {
+		return fmt.Errorf("writing the checks document: %w", err)
+	}
+	ref := health.ResourceRef{Name: r.request.Name, Namespace: r.request.Namespace, Generation: r.object.Generation}
+	def, err := health.NewDefinition(f.namespace, r.env.Promise, ref, f.schedule, string(input), version)
+	if err != nil {
+		return err
+	}
+	data, err := yaml.Marshal(def)
+	if err != nil {
+		return fmt.Errorf("writing the health definition: %w", err)
+	}
+	path := filepath.Join(f.directory, DefinitionFile)
+	if err := r.pipe.WriteOutput(path, data); err != nil {
+		return err
+	}
+	if f.directory != "" {
+		if err := r.pipe.AddDestinationSelector(f.directory, f.selectors); err != nil {
+			return err
+		}
+	}
+	var names []string
+	for _, c := range doc.Checks {
+		names = append(names, c.Name)
+	}
+	r.out.printf("wrote %s: HealthDefinition %s/%s for %s (%s) checking %s, %s",
+		path, def.Namespace, def.Name, r.request, version, strings.Join(names, ", "), f.schedule)
+	return nil
+}
