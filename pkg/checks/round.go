@@ -10,6 +10,7 @@ import (
 type CheckReport struct {
 	ProbeState `json:",inline"`
 	Pass       bool           `json:"pass"`
+	Unknown    bool           `json:"unknown,omitempty"`
 	LatencyMs  int64          `json:"latencyMs"`
 	Observed   map[string]any `json:"observed,omitempty"`
 	Error      string         `json:"error,omitempty"`
@@ -39,7 +40,7 @@ func (d *Document) Round(ctx context.Context, r *Runner, prev map[string]ProbeSt
 	for i, c := range d.Checks {
 		res := results[i]
 		st := c.Observe(prev[c.Name], res, now)
-		rep.Checks[c.Name] = CheckReport{ProbeState: st, Pass: res.Pass, LatencyMs: res.Latency.Milliseconds(), Observed: res.Observed, Error: res.Err}
+		rep.Checks[c.Name] = CheckReport{ProbeState: st, Pass: res.Pass, Unknown: res.Unknown, LatencyMs: res.Latency.Milliseconds(), Observed: res.Observed, Error: res.Err}
 		states = append(states, st.State)
 	}
 	rep.State = Worst(states...)

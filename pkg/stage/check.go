@@ -93,7 +93,7 @@ func runCheck(ctx context.Context, cmd *command, out io.Writer, f *checkFlags) e
 		prev = rep.ProbeStates()
 		r.out.printf("%s: %s", rep.State, summary(rep))
 		if written == nil || written.Data.State != rep.State || changedCounts(written, rep) {
-			if written, err = r.writeRecord(ctx, name, written, rep, version); err != nil {
+			if written, err = r.writeRecord(ctx, rep, version); err != nil {
 				return err
 			}
 		}
@@ -108,43 +108,11 @@ func runCheck(ctx context.Context, cmd *command, out io.Writer, f *checkFlags) e
 	}
 }
 
-// writeRecord creates or updates the request's HealthRecord with a round's result.
-func (r *run) writeRecord(ctx context.Context, name string, old *health.HealthRecord, rep checks.Report, version string) (*health.HealthRecord, error) {
+// writeRecord writes a round's result as the request's HealthRecord.
+func (r *run) writeRecord(ctx context.Context, rep checks.Report, version string) (*health.HealthRecord, error) {
+	ref := health.ResourceRef{Name: r.request.Name, Namespace: r.request.Namespace, Generation: r.object.Generation}
 	details := map[string]any{health.VersionKey: version, "checks": rep.Checks}
-	rec := &health.HealthRecord{
-		TypeMeta:   metav1.TypeMeta{APIVersion: health.GroupVersion.String(), Kind: "HealthRecord"},
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: r.request.Namespace, Labels: map[string]string{"kratix.io/promise-name": r.env.Promise}},
-		Data: health.RecordData{
-			PromiseRef:  health.PromiseRef{Name: r.env.Promise},
-			ResourceRef: &health.ResourceRef{Name: r.request.Name, Namespace: r.request.Namespace, Generation: r.object.Generation},
-			State:       rep.State, LastRun: time.Now().Unix(), Details: details,
-		},
-	}
-	if old != nil {
-		rec.ResourceVersion = old.ResourceVersion
-	}
-	u, err := health.ToUnstructured(rec)
-	if err != nil {
-		return nil, err
-	}
-	// Through JSON, so nested structs become the plain maps the dynamic client sends.
-	raw, err := json.Marshal(u.Object)
-	if err != nil {
-		return nil, fmt.Errorf("writing HealthRecord %s: %w", name, err)
-	}
-	if err := json.Unmarshal(raw, &u.Object); err != nil {
-		return nil, fmt.Errorf("writing HealthRecord %s: %w", name, err)
-	}
-	records := r.dynamic.Resource(health.HealthRecords).Namespace(r.request.Namespace)
-	if old == nil {
-		u, err = records.Create(ctx, u, metav1.CreateOptions{})
-	} else {
-		u, err = records.Update(ctx, u, metav1.UpdateOptions{})
-	}
-	if err != nil {
-		return nil, fmt.Errorf("writing HealthRecord %s/%s: %w", r.request.Namespace, name, err)
-	}
-	return health.FromUnstructured[health.HealthRecord](u)
+	return health.WriteRecord(ctx, r.dynamic, health.NewRecord(r.env.Promise, ref, rep.State, time.Now().Unix(), details))
 }
 
 // probeStates reads the checks' states an earlier run kept in the record.

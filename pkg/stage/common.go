@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/kratix-turnstile/turnstile/pkg/kube"
 	"github.com/kratix-turnstile/turnstile/pkg/pipeline"
 	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
 	"github.com/kratix-turnstile/turnstile/pkg/version"
@@ -127,7 +128,7 @@ func setup(flags *pflag.FlagSet, out io.Writer, stageName string, f *slotFlags, 
 	if r.dynamic, err = dynamic.NewForConfig(cfg); err != nil {
 		return nil, fmt.Errorf("creating a Kubernetes client: %w", err)
 	}
-	r.events = eventer{events: core, request: r.request, component: "turnstile-" + stageName, out: r.out}
+	r.events = eventer{recorder: kube.Recorder{Events: core, Component: "turnstile-" + stageName}, request: r.request, out: r.out}
 	if f == nil {
 		return r, nil
 	}

@@ -7,9 +7,8 @@ import (
 
 	kratix "github.com/syntasso/kratix-go"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 
+	"github.com/kratix-turnstile/turnstile/pkg/kube"
 	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
 )
 
@@ -65,30 +64,18 @@ func (r *run) publish(rep report) error {
 	return nil
 }
 
-// eventer records Kubernetes Events on the request, so `kubectl describe` tells its story.
+// eventer records Kubernetes Events on the request.
 type eventer struct {
-	events    corev1client.EventsGetter
-	request   turnstile.Request
-	component string
-	out       printer
+	recorder kube.Recorder
+	request  turnstile.Request
+	out      printer
 }
 
-// emit records one Event. Events are a courtesy: a failure to record one is printed, and the
-// stage carries on.
+// emit records one Event; a failure to record one is printed, and the stage carries on.
 func (e eventer) emit(ctx context.Context, eventType, reason, message string) {
-	now := metav1.Now()
-	ev := &corev1.Event{
-		ObjectMeta: metav1.ObjectMeta{GenerateName: e.request.Name + ".", Namespace: e.request.Namespace},
-		InvolvedObject: corev1.ObjectReference{
-			APIVersion: e.request.GroupVersion().String(), Kind: e.request.Kind,
-			Namespace: e.request.Namespace, Name: e.request.Name, UID: e.request.UID,
-		},
-		Reason: reason, Message: message, Type: eventType,
-		Source:         corev1.EventSource{Component: e.component},
-		FirstTimestamp: now, LastTimestamp: now, Count: 1,
-		ReportingController: "turnstile.kratix.io/" + e.component, ReportingInstance: e.component,
-	}
-	if _, err := e.events.Events(e.request.Namespace).Create(ctx, ev, metav1.CreateOptions{}); err != nil {
-		e.out.printf("could not record event %s: %s", reason, oneLine(err.Error()))
+	ref := corev1.ObjectReference{APIVersion: e.request.GroupVersion().String(), Kind: e.request.Kind,
+		Namespace: e.request.Namespace, Name: e.request.Name, UID: e.request.UID}
+	if err := e.recorder.Record(ctx, ref, eventType, reason, message); err != nil {
+		e.out.printf("could not record an event: %s", oneLine(err.Error()))
 	}
 }

@@ -31,29 +31,45 @@ type Suite struct {
 // ForSuite registers a SynchronizedBeforeSuite that starts one control plane for the whole
 // suite (on the first parallel process) and a SynchronizedAfterSuite that stops it. Call it at
 // the top level of a suite file: var env = controlplane.ForSuite(...).
-func ForSuite(opts ...Option) *Suite {
-	s := &Suite{}
+func ForSuite(opts ...Option) *Suite { return ForSuites(opts)[0] }
+
+// ForSuites is ForSuite for a suite that needs several clusters, e.g. a platform and a
+// Destination: one control plane per list of options.
+func ForSuites(clusters ...[]Option) []*Suite {
+	suites := make([]*Suite, len(clusters))
+	for i := range suites {
+		suites[i] = &Suite{}
+	}
 	ginkgo.SynchronizedBeforeSuite(func() []byte {
-		cp, err := Start(opts...)
-		gomega.Expect(err).NotTo(gomega.HaveOccurred())
-		s.cp = cp
-		shared, err := json.Marshal(cp.Kubeconfig)
+		kubeconfigs := make([][]byte, len(clusters))
+		for i, opts := range clusters {
+			cp, err := Start(opts...)
+			gomega.Expect(err).NotTo(gomega.HaveOccurred())
+			suites[i].cp = cp
+			kubeconfigs[i] = cp.Kubeconfig
+		}
+		shared, err := json.Marshal(kubeconfigs)
 		gomega.Expect(err).NotTo(gomega.HaveOccurred())
 		return shared
 	}, func(shared []byte) {
-		gomega.Expect(json.Unmarshal(shared, &s.Kubeconfig)).To(gomega.Succeed())
-		cfg, err := clientcmd.RESTConfigFromKubeConfig(s.Kubeconfig)
-		gomega.Expect(err).NotTo(gomega.HaveOccurred())
-		cfg.QPS, cfg.Burst = 1000, 2000
-		s.Config = cfg
-		s.Client = kubernetes.NewForConfigOrDie(cfg)
-	})
-	ginkgo.SynchronizedAfterSuite(func() {}, func() {
-		if s.cp != nil {
-			gomega.Expect(s.cp.Stop()).To(gomega.Succeed())
+		var kubeconfigs [][]byte
+		gomega.Expect(json.Unmarshal(shared, &kubeconfigs)).To(gomega.Succeed())
+		for i, kc := range kubeconfigs {
+			cfg, err := clientcmd.RESTConfigFromKubeConfig(kc)
+			gomega.Expect(err).NotTo(gomega.HaveOccurred())
+			cfg.QPS, cfg.Burst = 1000, 2000
+			suites[i].Kubeconfig, suites[i].Config = kc, cfg
+			suites[i].Client = kubernetes.NewForConfigOrDie(cfg)
 		}
 	})
-	return s
+	ginkgo.SynchronizedAfterSuite(func() {}, func() {
+		for _, s := range suites {
+			if s.cp != nil {
+				gomega.Expect(s.cp.Stop()).To(gomega.Succeed())
+			}
+		}
+	})
+	return suites
 }
 
 // ControlPlane is the running control plane; only the first parallel process has it.

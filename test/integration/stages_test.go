@@ -20,6 +20,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"sigs.k8s.io/yaml"
+
+	"github.com/kratix-turnstile/turnstile/test/testbin"
 )
 
 // stageBin is the turnstile binary, built once for the suite by TestMain.
@@ -36,11 +38,8 @@ func TestMain(m *testing.M) {
 			return 1
 		}
 		defer os.RemoveAll(scratch)
-		stageBin = filepath.Join(scratch, "turnstile")
-		build := exec.Command("go", "build", "-o", stageBin, "github.com/kratix-turnstile/turnstile/cmd/turnstile")
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "building the stage binary:", err)
+		if stageBin, err = testbin.Build(scratch, "github.com/kratix-turnstile/turnstile/cmd/turnstile"); err != nil {
+			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
 		return m.Run()

@@ -93,3 +93,21 @@ func TestShellScriptsPassShellcheck(t *testing.T) {
 		t.Errorf("shellcheck: %v\n%s", err, out)
 	}
 }
+
+// TestAgentStaysLight: the health agent runs in every Destination; kratix-go would bring the
+// Kratix module and controller-runtime with it, which the agent has no use for.
+func TestAgentStaysLight(t *testing.T) {
+	cmd := exec.Command("go", "list", "-deps", "./cmd/turnstile-agent")
+	cmd.Dir = repoRoot(t)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		for _, banned := range []string{"github.com/syntasso/", "sigs.k8s.io/controller-runtime"} {
+			if strings.HasPrefix(dep, banned) {
+				t.Errorf("turnstile-agent links %s", dep)
+			}
+		}
+	}
+}

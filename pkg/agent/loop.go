@@ -1,0 +1,160 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/kratix-turnstile/turnstile/pkg/checks"
+	"github.com/kratix-turnstile/turnstile/pkg/health"
+)
+
+// loop runs one HealthDefinition's checks on its schedule.
+type loop struct {
+	generation int64
+	cancel     context.CancelFunc
+	done       chan struct{}
+}
+
+func (l *loop) stop() {
+	l.cancel()
+	<-l.done
+}
+
+// errUnsupported marks definitions the agent cannot run by design, as opposed to broken ones.
+var errUnsupported = errors.New("unsupported")
+
+// newLoop checks a definition and starts running it; an error says why it cannot be run.
+func (a *Agent) newLoop(ctx context.Context, def *health.HealthDefinition) (*loop, error) {
+	if def.Spec.Workflow != nil {
+		return nil, fmt.Errorf("%w: container checks (spec.workflow) are not run by turnstile-agent yet; declare built-in checks in spec.input", errUnsupported)
+	}
+	if def.Spec.ResourceRef == nil {
+		return nil, fmt.Errorf("spec.resourceRef is required: a record must name the request it reports on")
+	}
+	sched, err := health.ParseSchedule(def.Spec.Schedule)
+	if err != nil {
+		return nil, fmt.Errorf("spec.schedule: %w", err)
+	}
+	doc, err := checks.Parse([]byte(def.Spec.Input))
+	if err != nil {
+		return nil, fmt.Errorf("spec.input: %w", err)
+	}
+	if doc.Version == "" {
+		doc.Version = def.Annotations[health.VersionAnnotation]
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	l := &loop{generation: def.Generation, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		a.run(ctx, def, doc, sched)
+	}()
+	a.cfg.Logger.Info("checking", "definition", def.Namespace+"/"+def.Name, "checks", len(doc.Checks), "schedule", def.Spec.Schedule, "version", doc.Version)
+	return l, nil
+}
+
+// run runs a round at once, then on the schedule, and writes the record when the state changes
+// or the heartbeat is due.
+func (a *Agent) run(ctx context.Context, def *health.HealthDefinition, doc *checks.Document, sched cron.Schedule) {
+	var (
+		prev      map[string]checks.ProbeState
+		lastState string
+		lastWrite time.Time
+	)
+	log := a.cfg.Logger.With("definition", def.Namespace+"/"+def.Name)
+	next := a.cfg.Clock.Now()
+	for {
+		if wait := next.Sub(a.cfg.Clock.Now()); wait > 0 {
+			t := a.cfg.Clock.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C():
+			}
+		}
+		select {
+		case a.slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		now := a.cfg.Clock.Now()
+		rep := doc.Round(ctx, a.runner, prev, now)
+		<-a.slots
+		if ctx.Err() != nil {
+			return
+		}
+		a.observe(doc, rep)
+		prev = rep.ProbeStates()
+		reason := ""
+		switch {
+		case rep.State != lastState:
+			reason = "change"
+		case now.Sub(lastWrite) >= a.cfg.Heartbeat:
+			reason = "heartbeat"
+		}
+		if reason != "" {
+			details := map[string]any{health.VersionKey: doc.Version, "checks": rep.Checks, "definition": def.Namespace + "/" + def.Name}
+			rec := health.NewRecord(def.Spec.PromiseRef.Name, *def.Spec.ResourceRef, rep.State, now.Unix(), details)
+			if _, err := health.WriteRecord(ctx, a.cfg.Platform, rec); err != nil {
+				a.cfg.Metrics.WriteErrors.Inc()
+				log.Error("writing the record", "err", err)
+			} else {
+				a.cfg.Metrics.RecordsWritten.WithLabelValues(reason).Inc()
+				if rep.State != lastState {
+					log.Info("state", "state", rep.State, "was", orUnknown(lastState))
+				}
+				lastState, lastWrite = rep.State, now
+			}
+		}
+		next = sched.Next(now)
+	}
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+func (a *Agent) observe(doc *checks.Document, rep checks.Report) {
+	for _, c := range doc.Checks {
+		r := rep.Checks[c.Name]
+		result := "pass"
+		switch {
+		case r.Unknown:
+			result = "unknown"
+		case !r.Pass:
+			result = "fail"
+		}
+		kind := checkType(c)
+		a.cfg.Metrics.ChecksRun.WithLabelValues(kind, result).Inc()
+		a.cfg.Metrics.CheckDuration.WithLabelValues(kind).Observe(float64(r.LatencyMs) / 1000)
+	}
+}
+
+func checkType(c checks.Check) string {
+	switch {
+	case c.HTTP != nil:
+		return "http"
+	case c.TCP != nil:
+		return "tcp"
+	case c.Kube != nil:
+		return "kube"
+	}
+	return "prometheus"
+}
+
+func (a *Agent) warn(ctx context.Context, def *health.HealthDefinition, reason, message string) {
+	a.cfg.Logger.Warn("cannot check", "definition", def.Namespace+"/"+def.Name, "reason", reason, "err", message)
+	ref := corev1.ObjectReference{APIVersion: health.GroupVersion.String(), Kind: "HealthDefinition",
+		Namespace: def.Namespace, Name: def.Name, UID: def.UID}
+	if err := a.events.Record(ctx, ref, corev1.EventTypeWarning, reason, message); err != nil {
+		a.cfg.Logger.Warn("recording an event", "err", err)
+	}
+}

@@ -1,0 +1,65 @@
+package health
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic"
+)
+
+// NewRecord is the HealthRecord reporting a request's health, named like its definition.
+func NewRecord(promise string, ref ResourceRef, state string, lastRun int64, details map[string]any) *HealthRecord {
+	return &HealthRecord{
+		TypeMeta: metav1.TypeMeta{APIVersion: GroupVersion.String(), Kind: "HealthRecord"},
+		ObjectMeta: metav1.ObjectMeta{Name: DefinitionName(promise, ref.Namespace, ref.Name), Namespace: ref.Namespace,
+			Labels: map[string]string{"kratix.io/promise-name": promise}},
+		Data: RecordData{PromiseRef: PromiseRef{Name: promise}, ResourceRef: &ref, State: state, LastRun: lastRun, Details: details},
+	}
+}
+
+// WriteRecord creates the record, or replaces the data of the one there (retrying once on a
+// conflict with a fresh read), and returns it as written. It needs get, create and update on
+// healthrecords in the record's namespace.
+func WriteRecord(ctx context.Context, client dynamic.Interface, rec *HealthRecord) (*HealthRecord, error) {
+	records := client.Resource(HealthRecords).Namespace(rec.Namespace)
+	obj, err := plain(rec)
+	if err != nil {
+		return nil, err
+	}
+	for attempt := 0; ; attempt++ {
+		current, err := records.Get(ctx, rec.Name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			obj.SetResourceVersion("")
+			current, err = records.Create(ctx, obj, metav1.CreateOptions{})
+		case err == nil:
+			current.Object["data"] = obj.Object["data"]
+			current, err = records.Update(ctx, current, metav1.UpdateOptions{})
+		}
+		if (apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err)) && attempt == 0 {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("writing HealthRecord %s/%s: %w", rec.Namespace, rec.Name, err)
+		}
+		return FromUnstructured[HealthRecord](current)
+	}
+}
+
+// plain converts a typed object into the plain maps the dynamic client sends, through JSON so
+// that nested structs in details become maps too.
+func plain(obj any) (*unstructured.Unstructured, error) {
+	raw, err := json.Marshal(obj)
+	if err != nil {
+		return nil, fmt.Errorf("encoding %T: %w", obj, err)
+	}
+	u := &unstructured.Unstructured{}
+	if err := json.Unmarshal(raw, &u.Object); err != nil {
+		return nil, fmt.Errorf("encoding %T: %w", obj, err)
+	}
+	return u, nil
+}
