@@ -195,7 +195,7 @@ var _ = ginkgo.Describe("turnstile-agent", ginkgo.Label("area:agent"), func() {
 		gomega.Eventually(stateOf(ctx, requestNS, "web-1")).WithContext(ctx).Should(gomega.Equal("healthy"))
 		written := record(ctx, requestNS, "web-1").ResourceVersion
 		gomega.Consistently(func() string { return record(ctx, requestNS, "web-1").ResourceVersion }).
-			WithTimeout(3 * time.Second).Should(gomega.Equal(written), "checks run every second, but nothing changed")
+			WithTimeout(3*time.Second).Should(gomega.Equal(written), "checks run every second, but nothing changed")
 		_, metrics := httpGet("http://" + listen + "/metrics")
 		gomega.Expect(metrics).To(gomega.MatchRegexp(`turnstile_agent_checks_total\{result="pass",type="http"\} [3-9]`))
 		gomega.Expect(metrics).To(gomega.ContainSubstring(`turnstile_agent_records_written_total{reason="change"} 1`))
