@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -64,7 +65,11 @@ func (a *Agent) run(ctx context.Context, def *health.HealthDefinition, doc *chec
 		prev      map[string]checks.ProbeState
 		lastState string
 		lastWrite time.Time
+		written   *health.HealthRecord
 	)
+	// Each definition's heartbeat is a little early or late, so that definitions created together
+	// do not all rewrite their records in the same second.
+	heartbeat := a.cfg.Heartbeat - time.Duration(rand.Int64N(int64(a.cfg.Heartbeat/10)+1))
 	log := a.cfg.Logger.With("definition", def.Namespace+"/"+def.Name)
 	next := a.cfg.Clock.Now()
 	for {
@@ -94,13 +99,13 @@ func (a *Agent) run(ctx context.Context, def *health.HealthDefinition, doc *chec
 		switch {
 		case rep.State != lastState:
 			reason = "change"
-		case now.Sub(lastWrite) >= a.cfg.Heartbeat:
+		case now.Sub(lastWrite) >= heartbeat:
 			reason = "heartbeat"
 		}
 		if reason != "" {
 			details := map[string]any{health.VersionKey: doc.Version, "checks": rep.Checks, "definition": def.Namespace + "/" + def.Name}
 			rec := health.NewRecord(def.Spec.PromiseRef.Name, *def.Spec.ResourceRef, rep.State, now.Unix(), details)
-			if _, err := health.WriteRecord(ctx, a.cfg.Platform, rec); err != nil {
+			if w, err := health.WriteRecord(ctx, a.cfg.Platform, rec, written); err != nil {
 				a.cfg.Metrics.WriteErrors.Inc()
 				log.Error("writing the record", "err", err)
 			} else {
@@ -108,7 +113,7 @@ func (a *Agent) run(ctx context.Context, def *health.HealthDefinition, doc *chec
 				if rep.State != lastState {
 					log.Info("state", "state", rep.State, "was", orUnknown(lastState))
 				}
-				lastState, lastWrite = rep.State, now
+				lastState, lastWrite, written = rep.State, now, w
 			}
 		}
 		next = sched.Next(now)

@@ -93,7 +93,7 @@ func runCheck(ctx context.Context, cmd *command, out io.Writer, f *checkFlags) e
 		prev = rep.ProbeStates()
 		r.out.printf("%s: %s", rep.State, summary(rep))
 		if written == nil || written.Data.State != rep.State || changedCounts(written, rep) {
-			if written, err = r.writeRecord(ctx, rep, version); err != nil {
+			if written, err = r.writeRecord(ctx, rep, version, written); err != nil {
 				return err
 			}
 		}
@@ -109,10 +109,10 @@ func runCheck(ctx context.Context, cmd *command, out io.Writer, f *checkFlags) e
 }
 
 // writeRecord writes a round's result as the request's HealthRecord.
-func (r *run) writeRecord(ctx context.Context, rep checks.Report, version string) (*health.HealthRecord, error) {
+func (r *run) writeRecord(ctx context.Context, rep checks.Report, version string, prev *health.HealthRecord) (*health.HealthRecord, error) {
 	ref := health.ResourceRef{Name: r.request.Name, Namespace: r.request.Namespace, Generation: r.object.Generation}
 	details := map[string]any{health.VersionKey: version, "checks": rep.Checks}
-	return health.WriteRecord(ctx, r.dynamic, health.NewRecord(r.env.Promise, ref, rep.State, time.Now().Unix(), details))
+	return health.WriteRecord(ctx, r.dynamic, health.NewRecord(r.env.Promise, ref, rep.State, time.Now().Unix(), details), prev)
 }
 
 // probeStates reads the checks' states an earlier run kept in the record.
