@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -59,6 +60,35 @@ func platformKubeconfig(ctx context.Context, ns string) string {
 	return writeFile(ns+"-platform.kubeconfig", platform.ServiceAccountKubeconfig(ctx, ns, "turnstile-agent"))
 }
 
+// destinationKubeconfig is a kubeconfig for a Destination ServiceAccount bound to exactly the
+// ClusterRole config/agent ships.
+func destinationKubeconfig(ctx context.Context, ns string) string {
+	ginkgo.GinkgoHelper()
+	root, err := controlplane.ModuleDir("")
+	gomega.Expect(err).NotTo(gomega.HaveOccurred())
+	data, err := os.ReadFile(filepath.Join(root, "config", "agent", "rbac.yaml"))
+	gomega.Expect(err).NotTo(gomega.HaveOccurred())
+	var role rbacv1.ClusterRole
+	for _, doc := range strings.Split(string(data), "\n---\n") {
+		if strings.Contains(doc, "kind: ClusterRole\n") {
+			gomega.Expect(yaml.Unmarshal([]byte(doc), &role)).To(gomega.Succeed())
+		}
+	}
+	gomega.Expect(role.Rules).NotTo(gomega.BeEmpty())
+	role.ObjectMeta = metav1.ObjectMeta{GenerateName: "turnstile-agent-"}
+	created, err := destination.Client.RbacV1().ClusterRoles().Create(ctx, &role, metav1.CreateOptions{})
+	gomega.Expect(err).NotTo(gomega.HaveOccurred())
+	ginkgo.DeferCleanup(destination.Client.RbacV1().ClusterRoles().Delete, created.Name, metav1.DeleteOptions{})
+	binding, err := destination.Client.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "turnstile-agent-"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: created.Name},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "turnstile-agent", Namespace: ns}},
+	}, metav1.CreateOptions{})
+	gomega.Expect(err).NotTo(gomega.HaveOccurred())
+	ginkgo.DeferCleanup(destination.Client.RbacV1().ClusterRoleBindings().Delete, binding.Name, metav1.DeleteOptions{})
+	return writeFile(ns+"-destination.kubeconfig", destination.ServiceAccountKubeconfig(ctx, ns, "turnstile-agent"))
+}
+
 func writeFile(name string, data []byte) string {
 	ginkgo.GinkgoHelper()
 	path := filepath.Join(scratch, name)
@@ -74,12 +104,13 @@ func freeAddress() string {
 	return l.Addr().String()
 }
 
-// startAgent runs turnstile-agent against the two clusters; when the spec ends it is stopped
-// with SIGTERM and must exit cleanly.
-func startAgent(destNS, platformKC, listen string, args ...string) *gexec.Session {
+// startAgent runs turnstile-agent against the two clusters, as ServiceAccounts holding exactly
+// the shipped permissions on each; when the spec ends it is stopped with SIGTERM and must exit
+// cleanly.
+func startAgent(destKC, destNS, platformKC, listen string, args ...string) *gexec.Session {
 	ginkgo.GinkgoHelper()
 	cmd := exec.Command(agentBin, append([]string{
-		"--kubeconfig=" + writeFile(destNS+"-destination.kubeconfig", destination.Kubeconfig),
+		"--kubeconfig=" + destKC,
 		"--platform-kubeconfig=" + platformKC, "--namespace=" + destNS, "--listen=" + listen,
 	}, args...)...)
 	session, err := gexec.Start(cmd, ginkgo.GinkgoWriter, ginkgo.GinkgoWriter)
@@ -139,7 +170,7 @@ var _ = ginkgo.Describe("turnstile-agent", ginkgo.Label("area:agent"), func() {
 		destNS = destination.Namespace("apps")
 		requestNS = platform.Namespace("requests")
 		listen = freeAddress()
-		startAgent(destNS, platformKubeconfig(ctx, requestNS), listen, "--heartbeat=1h")
+		startAgent(destinationKubeconfig(ctx, destNS), destNS, platformKubeconfig(ctx, requestNS), listen, "--heartbeat=1h")
 		gomega.Eventually(func() int { code, _ := httpGet("http://" + listen + "/readyz"); return code }).
 			WithTimeout(15 * time.Second).Should(gomega.Equal(http.StatusOK))
 	})

@@ -111,3 +111,23 @@ func TestAgentStaysLight(t *testing.T) {
 		}
 	}
 }
+
+// TestInstallManifestsRender: kubectl apply -k must accept what config/ ships.
+func TestInstallManifestsRender(t *testing.T) {
+	if _, err := exec.LookPath("kubectl"); err != nil {
+		t.Skip("kubectl is not installed")
+	}
+	for _, dir := range []string{"config/agent", "config/agent-platform", "config/crd"} {
+		t.Run(dir, func(t *testing.T) {
+			cmd := exec.Command("kubectl", "kustomize", dir)
+			cmd.Dir = repoRoot(t)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("kubectl kustomize %s: %v\n%s", dir, err, out)
+			}
+			if dir == "config/agent" && !strings.Contains(string(out), "image: ghcr.io/kratix-turnstile/agent:v") {
+				t.Errorf("the agent Deployment does not use a versioned agent image:\n%s", out)
+			}
+		})
+	}
+}
