@@ -3,61 +3,38 @@ package stage
 import (
 	"context"
 	"fmt"
-	"time"
 
 	kratix "github.com/syntasso/kratix-go"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/kratix-turnstile/turnstile/pkg/kube"
+	"github.com/kratix-turnstile/turnstile/pkg/rollout"
 	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
 )
 
-// Phases a request goes through, reported in status.turnstile.phase.
+// Aliases of the shared model, for brevity in the stages.
 const (
-	PhaseWaiting   = "Waiting"
-	PhaseUpgrading = "Upgrading"
-	PhaseVerifying = "Verifying"
-	PhaseUpgraded  = "Upgraded"
-	PhaseFailed    = "Failed"
+	PhaseWaiting   = rollout.PhaseWaiting
+	PhaseUpgrading = rollout.PhaseUpgrading
+	PhaseVerifying = rollout.PhaseVerifying
+	PhaseUpgraded  = rollout.PhaseUpgraded
+	PhaseFailed    = rollout.PhaseFailed
+	StatusKey      = rollout.StatusKey
 )
 
-// StatusKey is the top-level key of the request's status that the stages own.
-const StatusKey = "turnstile"
-
 // report is the turnstile block of a request's status.
-type report struct {
-	Phase    string
-	Version  string
-	Slot     string
-	Position int // 1 = next in line; 0 when not waiting
-	Since    time.Time
-	Message  string
-}
-
-func (r report) toMap() map[string]any {
-	m := map[string]any{"phase": r.Phase, "since": r.Since.UTC().Format(time.RFC3339), "message": r.Message}
-	if r.Version != "" {
-		m["version"] = r.Version
-	}
-	if r.Slot != "" {
-		m["slot"] = r.Slot
-	}
-	if r.Position > 0 {
-		m["position"] = int64(r.Position)
-	}
-	return m
-}
+type report = rollout.Status
 
 // write puts the report into status.yaml, for Kratix to merge when the pipeline ends.
 func (r *run) write(rep report) error {
-	return r.pipe.WriteStatusKey(StatusKey, rep.toMap())
+	return r.pipe.WriteStatusKey(StatusKey, rep.Map())
 }
 
 // publish writes the report into the live request's status at once, for phases that must be
 // seen while the stage is still running (a failed upgrade that keeps its slot).
 func (r *run) publish(rep report) error {
 	sdk := kratix.New(kratix.WithObjectClient(r.dynamic.Resource(r.request.GroupVersionResource).Namespace(r.request.Namespace)))
-	status := kratix.NewStatusFromMap(map[string]any{StatusKey: rep.toMap()})
+	status := kratix.NewStatusFromMap(map[string]any{StatusKey: rep.Map()})
 	if err := sdk.PublishStatus(r.object.Resource, status); err != nil {
 		return fmt.Errorf("publishing status of %s: %w", r.request.Key(), err)
 	}

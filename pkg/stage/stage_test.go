@@ -72,17 +72,3 @@ func TestSlotFlagsValidate(t *testing.T) {
 		})
 	}
 }
-
-func TestReportMap(t *testing.T) {
-	since := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
-	got := report{Phase: PhaseWaiting, Version: "v2", Position: 3, Since: since, Message: "m"}.toMap()
-	want := map[string]any{"phase": "Waiting", "version": "v2", "position": int64(3), "since": "2026-11-22T12:00:00Z", "message": "m"}
-	for k, v := range want {
-		if got[k] != v {
-			t.Errorf("%s = %v, want %v", k, got[k], v)
-		}
-	}
-	if _, ok := got["slot"]; ok {
-		t.Error("an empty slot is reported")
-	}
-}

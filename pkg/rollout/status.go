@@ -1,0 +1,69 @@
+// Package rollout is the model of a Promise's rollout that the stages write and operators read:
+// the phases a request goes through, the turnstile block of its status, and the per-wave ratio
+// gates that pause a rollout going wrong. It holds no client: the stages and kubectl-turnstile
+// both use it, and the plugin must stay free of kratix-go.
+package rollout
+
+import "time"
+
+// StatusKey is the top-level key of a request's status that Turnstile owns.
+const StatusKey = "turnstile"
+
+// Phases a request goes through, in status.turnstile.phase.
+const (
+	PhaseWaiting   = "Waiting"
+	PhaseUpgrading = "Upgrading"
+	PhaseVerifying = "Verifying"
+	PhaseUpgraded  = "Upgraded"
+	PhaseFailed    = "Failed"
+	// PhaseSkipped: an operator released the request's failed upgrade (kubectl turnstile skip).
+	PhaseSkipped = "Skipped"
+)
+
+// Status is the turnstile block of a request's status.
+type Status struct {
+	Phase    string
+	Version  string
+	Slot     string
+	Position int // 1 = next in line; 0 when not waiting
+	Since    time.Time
+	Message  string
+}
+
+// Map is the block as status.yaml and the status subresource hold it.
+func (s Status) Map() map[string]any {
+	m := map[string]any{"phase": s.Phase, "since": s.Since.UTC().Format(time.RFC3339), "message": s.Message}
+	if s.Version != "" {
+		m["version"] = s.Version
+	}
+	if s.Slot != "" {
+		m["slot"] = s.Slot
+	}
+	if s.Position > 0 {
+		m["position"] = int64(s.Position)
+	}
+	return m
+}
+
+// StatusFrom reads the block from an object's status map.
+func StatusFrom(status map[string]any) (Status, bool) {
+	m, ok := status[StatusKey].(map[string]any)
+	if !ok {
+		return Status{}, false
+	}
+	s := Status{}
+	s.Phase, _ = m["phase"].(string)
+	s.Version, _ = m["version"].(string)
+	s.Slot, _ = m["slot"].(string)
+	s.Message, _ = m["message"].(string)
+	switch p := m["position"].(type) {
+	case int64:
+		s.Position = int(p)
+	case float64:
+		s.Position = int(p)
+	}
+	if since, ok := m["since"].(string); ok {
+		s.Since, _ = time.Parse(time.RFC3339, since)
+	}
+	return s, true
+}

@@ -1,0 +1,25 @@
+package rollout
+
+import (
+	"testing"
+	"time"
+)
+
+func TestStatusRoundTrip(t *testing.T) {
+	since := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	want := Status{Phase: PhaseWaiting, Version: "v2", Slot: "s", Position: 3, Since: since, Message: "m"}
+	m := want.Map()
+	if m["position"] != int64(3) || m["since"] != "2026-11-22T12:00:00Z" {
+		t.Errorf("Map() = %v", m)
+	}
+	got, ok := StatusFrom(map[string]any{StatusKey: m})
+	if !ok || got != want {
+		t.Errorf("StatusFrom(Map()) = %+v, %v; want %+v", got, ok, want)
+	}
+	if _, ok := StatusFrom(map[string]any{}); ok {
+		t.Error("StatusFrom(no block) reported one")
+	}
+	if m := (Status{Phase: PhaseUpgraded, Since: since}).Map(); m["slot"] != nil || m["position"] != nil {
+		t.Errorf("empty fields are written: %v", m)
+	}
+}
