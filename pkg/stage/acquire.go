@@ -14,8 +14,9 @@ import (
 
 type acquireFlags struct {
 	slotFlags
-	defaultWave int
-	gateNew     bool
+	defaultWave   int
+	gateNew       bool
+	approvalWaves []int
 }
 
 func newAcquireCommand() *command {
@@ -30,6 +31,8 @@ and its place in line.`)
 	f.register(cmd.flags, "how long to wait for a slot before handing back to Kratix")
 	cmd.flags.IntVar(&f.defaultWave, "default-wave", 1,
 		"wave of requests without a "+turnstile.WaveKey+" label or annotation (label canaries 0 to go first)")
+	cmd.flags.IntSliceVar(&f.approvalWaves, "require-approval-waves", nil,
+		"waves that wait for `kubectl turnstile approve PROMISE WAVE` before their first request goes")
 	cmd.flags.BoolVar(&f.gateNew, "gate-new-requests", false,
 		"make brand-new requests wait for a slot too (by default only upgrades of existing requests are gated)")
 	return cmd
@@ -86,7 +89,7 @@ func runAcquire(ctx context.Context, cmd *command, out io.Writer, f *acquireFlag
 	}
 	defer cancel()
 	queued := false
-	grant, err := r.turn.Acquire(waitCtx, req, turnstile.AcquireOptions{Target: target, OnWait: func(w turnstile.Wait) {
+	grant, err := r.turn.Acquire(waitCtx, req, turnstile.AcquireOptions{Target: target, ApprovalWaves: f.approvalWaves, OnWait: func(w turnstile.Wait) {
 		r.out.printf("%s", w.Message())
 		if !queued {
 			queued = true

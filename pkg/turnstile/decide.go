@@ -139,6 +139,9 @@ func decide(in decideInput) decision {
 	case r.AbortedVersion != "" && r.AbortedVersion == in.target:
 		d.wait.Paused, d.wait.Reason = true, fmt.Sprintf("rollout of %s aborted; a new version starts a new rollout", in.target)
 		return d
+	case r.NeedsApproval(in.me.Wave):
+		d.wait.Paused, d.wait.Reason = true, fmt.Sprintf("wave %d waits for approval: kubectl turnstile approve %s %d", in.me.Wave, in.promise, in.me.Wave)
+		return d
 	}
 	if position < len(free) {
 		d.action, d.slot = actTake, free[position]

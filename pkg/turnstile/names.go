@@ -34,6 +34,13 @@ const (
 	AnnotationPaused      = "turnstile.kratix.io/paused"
 	AnnotationPauseReason = "turnstile.kratix.io/pause-reason"
 	AnnotationAborted     = "turnstile.kratix.io/aborted-version"
+	AnnotationPrevious    = "turnstile.kratix.io/previous-version"
+	// AnnotationApprovalWaves lists the waves (comma-separated) that wait for an operator's
+	// approval before their first request goes; AnnotationApproved those approved so far.
+	AnnotationApprovalWaves = "turnstile.kratix.io/approval-waves"
+	AnnotationApproved      = "turnstile.kratix.io/approved-waves"
+	// AnnotationBy names who last paused, resumed, aborted, approved or skipped, and when.
+	AnnotationBy = "turnstile.kratix.io/changed-by"
 )
 
 // WaveKey is the label or annotation on a resource request that orders it before (lower) or

@@ -2,39 +2,167 @@ package turnstile
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"slices"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// RecordTarget notes on the rollout Lease that a rollout to target has begun. The first request
-// of a new version writes it; everyone after finds it there and writes nothing. A pause stays
-// across versions (it is the operator's to lift); an abort belongs to the version it stopped.
-func (t *Turnstile) RecordTarget(ctx context.Context, view View, target string) error {
+// RecordTarget notes on the rollout Lease that a rollout to target has begun, with the waves that
+// wait for approval. The first request of a new version writes it; everyone after finds it there
+// and writes nothing. A pause stays across versions (it is the operator's to lift); an abort and
+// approvals belong to the version they were given for.
+func (t *Turnstile) RecordTarget(ctx context.Context, view View, target string, approvalWaves []int) error {
 	if target == "" || view.Rollout.Target == target {
 		return nil
 	}
-	now := t.cfg.Clock.Now().UTC().Format(time.RFC3339)
-	l := view.Rollout.Lease
-	if l == nil {
-		l = &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{
-			Name: RolloutName(t.cfg.Promise), Namespace: t.cfg.Namespace, Labels: t.labels(RoleRollout),
-			Annotations: map[string]string{},
-		}}
-	} else {
-		l = l.DeepCopy()
+	err := t.updateRollout(ctx, func(l *coordinationv1.Lease) error {
+		a := l.Annotations
+		if a[AnnotationTarget] == target {
+			return errUnchanged
+		}
+		if a[AnnotationTarget] != "" {
+			a[AnnotationPrevious] = a[AnnotationTarget]
+		}
+		a[AnnotationTarget] = target
+		a[AnnotationStarted] = t.cfg.Clock.Now().UTC().Format(time.RFC3339)
+		a[AnnotationApprovalWaves] = FormatWaves(approvalWaves)
+		delete(a, AnnotationApproved)
+		return nil
+	})
+	return err
+}
+
+// errUnchanged stops updateRollout without writing.
+var errUnchanged = errors.New("unchanged")
+
+// updateRollout applies change to the rollout Lease, creating it if needed, and retries on
+// conflicts with a fresh read. A change returning an error writes nothing.
+func (t *Turnstile) updateRollout(ctx context.Context, change func(*coordinationv1.Lease) error) error {
+	name := RolloutName(t.cfg.Promise)
+	for {
+		l, err := t.leases.Get(ctx, name, metav1.GetOptions{})
+		create := apierrors.IsNotFound(err)
+		switch {
+		case create:
+			l = &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: t.cfg.Namespace, Labels: t.labels(RoleRollout)}}
+		case err != nil:
+			return t.writeError("reading the rollout of "+t.cfg.Promise, err)
+		}
+		if l.Annotations == nil {
+			l.Annotations = map[string]string{}
+		}
+		if err := change(l); errors.Is(err, errUnchanged) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if create {
+			_, err = t.leases.Create(ctx, l, metav1.CreateOptions{})
+		} else {
+			_, err = t.leases.Update(ctx, l, metav1.UpdateOptions{})
+		}
+		if isLostRace(err) {
+			continue
+		}
+		return t.writeError("updating the rollout of "+t.cfg.Promise, err)
 	}
-	l.Annotations[AnnotationTarget] = target
-	l.Annotations[AnnotationStarted] = now
-	var err error
-	if view.Rollout.Lease == nil {
-		_, err = t.leases.Create(ctx, l, metav1.CreateOptions{})
-	} else {
-		_, err = t.leases.Update(ctx, l, metav1.UpdateOptions{})
+}
+
+func (t *Turnstile) changedBy(l *coordinationv1.Lease, by string) {
+	l.Annotations[AnnotationBy] = by + " at " + t.cfg.Clock.Now().UTC().Format(time.RFC3339)
+}
+
+// Pause stops the rollout granting slots; upgrades under way finish. It stays paused, across
+// versions, until Resume.
+func (t *Turnstile) Pause(ctx context.Context, reason, by string) error {
+	return t.updateRollout(ctx, func(l *coordinationv1.Lease) error {
+		l.Annotations[AnnotationPaused] = "true"
+		l.Annotations[AnnotationPauseReason] = reason
+		t.changedBy(l, by)
+		return nil
+	})
+}
+
+// Resume lifts a pause. It is an error to resume a rollout that is not paused.
+func (t *Turnstile) Resume(ctx context.Context, by string) error {
+	return t.updateRollout(ctx, func(l *coordinationv1.Lease) error {
+		if l.Annotations[AnnotationPaused] != "true" {
+			return fmt.Errorf("the rollout of %s is not paused", t.cfg.Promise)
+		}
+		delete(l.Annotations, AnnotationPaused)
+		delete(l.Annotations, AnnotationPauseReason)
+		t.changedBy(l, by)
+		return nil
+	})
+}
+
+// Abort stops the rollout of the current target version for good: no more slots for it,
+// upgrades under way finish, upgraded requests stay upgraded. Only a new version rolls out again.
+func (t *Turnstile) Abort(ctx context.Context, by string) (string, error) {
+	var version string
+	err := t.updateRollout(ctx, func(l *coordinationv1.Lease) error {
+		version = l.Annotations[AnnotationTarget]
+		if version == "" {
+			return fmt.Errorf("the Promise %s has no rollout under way to abort", t.cfg.Promise)
+		}
+		if l.Annotations[AnnotationAborted] == version {
+			return fmt.Errorf("the rollout of %s to %s is already aborted", t.cfg.Promise, version)
+		}
+		l.Annotations[AnnotationAborted] = version
+		t.changedBy(l, by)
+		return nil
+	})
+	return version, err
+}
+
+// Approve lets a wave that waits for approval start. Only the next such wave can be approved.
+func (t *Turnstile) Approve(ctx context.Context, wave int, by string) error {
+	return t.updateRollout(ctx, func(l *coordinationv1.Lease) error {
+		r := rolloutFrom(l)
+		if !slices.Contains(r.ApprovalWaves, wave) {
+			return fmt.Errorf("wave %d of %s needs no approval (waves waiting for one: %s)", wave, t.cfg.Promise, orNone(FormatWaves(r.ApprovalWaves)))
+		}
+		if slices.Contains(r.Approved, wave) {
+			return fmt.Errorf("wave %d of %s is already approved", wave, t.cfg.Promise)
+		}
+		for _, w := range r.ApprovalWaves {
+			if w < wave && !slices.Contains(r.Approved, w) {
+				return fmt.Errorf("wave %d is not next: approve wave %d first", wave, w)
+			}
+		}
+		l.Annotations[AnnotationApproved] = FormatWaves(append(r.Approved, wave))
+		t.changedBy(l, by)
+		return nil
+	})
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
 	}
-	if isLostRace(err) {
-		return nil // another request recorded it a moment ago
+	return s
+}
+
+// Skip releases the slot of a request whose upgrade failed, so the rollout goes on without it.
+// key is namespace/name. Without force, only a Failed upgrade can be skipped.
+func (t *Turnstile) Skip(ctx context.Context, key string, force bool) (Slot, error) {
+	view, err := t.Inspect(ctx)
+	if err != nil {
+		return Slot{}, err
 	}
-	return t.writeError("recording the rollout of "+target, err)
+	for _, s := range view.Slots {
+		if !s.Held() || s.Request != key {
+			continue
+		}
+		if s.Phase != PhaseFailed && !force {
+			return Slot{}, fmt.Errorf("%s is %s, not Failed: only a failed upgrade is skipped (--force skips it anyway)", key, s.Phase)
+		}
+		return t.updateHeld(ctx, s.holder(), "skipping "+key, func(l *coordinationv1.Lease) { clearHolder(l, t.cfg.Clock.Now()) })
+	}
+	return Slot{}, fmt.Errorf("%s is not in the rollout of %s: it holds no slot", key, t.cfg.Promise)
 }

@@ -105,6 +105,9 @@ type AcquireOptions struct {
 	Target string
 	// OnWait is called whenever the request's place in the queue changes while it waits.
 	OnWait func(Wait)
+	// ApprovalWaves are the waves that wait for an operator's approval, recorded when this
+	// request is the first to take a slot for a new target version.
+	ApprovalWaves []int
 }
 
 // Acquire blocks until the request holds a slot, and returns it. A request that already holds
@@ -150,7 +153,7 @@ func (t *Turnstile) Acquire(ctx context.Context, req Request, opts AcquireOption
 			continue
 		case d.action == actTake || d.action == actReenter:
 			if d.action == actTake {
-				if err := t.RecordTarget(ctx, view, opts.Target); err != nil {
+				if err := t.RecordTarget(ctx, view, opts.Target, opts.ApprovalWaves); err != nil {
 					return nil, err
 				}
 			}

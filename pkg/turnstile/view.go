@@ -1,6 +1,7 @@
 package turnstile
 
 import (
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -33,6 +34,15 @@ type Slot struct {
 // Held reports whether a request holds the slot.
 func (s Slot) Held() bool { return s.Holder != "" }
 
+// holder is the request holding the slot, as far as the Lease tells: its identity and uid.
+func (s Slot) holder() Request {
+	r := Request{UID: s.HolderUID}
+	if parts := strings.SplitN(s.Holder, "/", 4); len(parts) == 4 {
+		r.Group, r.Kind, r.Namespace, r.Name = parts[0], parts[1], parts[2], parts[3]
+	}
+	return r
+}
+
 // Expired reports whether the holder stopped renewing for longer than the lease duration.
 func (s Slot) Expired(now time.Time) bool {
 	return s.Held() && !s.RenewTime.Add(s.Duration).After(now)
@@ -59,10 +69,19 @@ func (t Ticket) Live(now time.Time) bool { return t.RenewTime.Add(t.Duration).Af
 type Rollout struct {
 	Lease          *coordinationv1.Lease
 	Target         string
+	Previous       string
 	Started        time.Time
 	Paused         bool
 	PauseReason    string
 	AbortedVersion string
+	ApprovalWaves  []int
+	Approved       []int
+	ChangedBy      string
+}
+
+// NeedsApproval reports whether a wave waits for an operator before it starts.
+func (r Rollout) NeedsApproval(wave int) bool {
+	return slices.Contains(r.ApprovalWaves, wave) && !slices.Contains(r.Approved, wave)
 }
 
 // View is the state of one Promise's turnstile, read from its Leases.
@@ -135,8 +154,9 @@ func ticketFrom(l *coordinationv1.Lease) Ticket {
 
 func rolloutFrom(l *coordinationv1.Lease) Rollout {
 	a := l.Annotations
-	r := Rollout{Lease: l, Target: a[AnnotationTarget], Paused: a[AnnotationPaused] == "true",
-		PauseReason: a[AnnotationPauseReason], AbortedVersion: a[AnnotationAborted]}
+	r := Rollout{Lease: l, Target: a[AnnotationTarget], Previous: a[AnnotationPrevious], Paused: a[AnnotationPaused] == "true",
+		PauseReason: a[AnnotationPauseReason], AbortedVersion: a[AnnotationAborted],
+		ApprovalWaves: ParseWaves(a[AnnotationApprovalWaves]), Approved: ParseWaves(a[AnnotationApproved]), ChangedBy: a[AnnotationBy]}
 	r.Started, _ = time.Parse(time.RFC3339, a[AnnotationStarted])
 	return r
 }
@@ -188,6 +208,26 @@ func ticketLess(a, b Ticket) bool {
 		return a.Arrival.Before(b.Arrival)
 	}
 	return a.Holder < b.Holder
+}
+
+// ParseWaves reads a comma-separated list of waves, skipping what is not a number.
+func ParseWaves(s string) []int {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		if n, err := strconv.Atoi(strings.TrimSpace(f)); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// FormatWaves writes waves as ParseWaves reads them.
+func FormatWaves(waves []int) string {
+	parts := make([]string, len(waves))
+	for i, w := range waves {
+		parts[i] = strconv.Itoa(w)
+	}
+	return strings.Join(parts, ",")
 }
 
 func deref(s *string) string {

@@ -163,14 +163,17 @@ func (t *Turnstile) updateHeld(ctx context.Context, req Request, doing string, c
 // Release frees the slot the request holds, for the next waiter.
 func (t *Turnstile) Release(ctx context.Context, req Request) (Slot, error) {
 	now := t.cfg.Clock.Now()
-	return t.updateHeld(ctx, req, "releasing the slot", func(l *coordinationv1.Lease) {
-		l.Spec.HolderIdentity = nil
-		l.Spec.AcquireTime = nil
-		l.Spec.RenewTime = &metav1.MicroTime{Time: now}
-		for _, k := range []string{AnnotationUID, AnnotationRequest, AnnotationVersion, AnnotationPhase, AnnotationMessage, AnnotationWave} {
-			delete(l.Annotations, k)
-		}
-	})
+	return t.updateHeld(ctx, req, "releasing the slot", func(l *coordinationv1.Lease) { clearHolder(l, now) })
+}
+
+// clearHolder empties a slot Lease for the next holder.
+func clearHolder(l *coordinationv1.Lease, now time.Time) {
+	l.Spec.HolderIdentity = nil
+	l.Spec.AcquireTime = nil
+	l.Spec.RenewTime = &metav1.MicroTime{Time: now}
+	for _, k := range []string{AnnotationUID, AnnotationRequest, AnnotationVersion, AnnotationPhase, AnnotationMessage, AnnotationWave} {
+		delete(l.Annotations, k)
+	}
 }
 
 // Renew records that the holder is still at work, so its slot does not expire.
