@@ -1,18 +1,9 @@
-// Command turnstile is Turnstile's pipeline-stage binary: acquire and await.
+// Command turnstile is Turnstile's pipeline-stage binary: acquire, await, health-definition and check.
 package main
 
 import (
-	"context"
-	"os"
-	"os/signal"
-	"syscall"
-
+	"github.com/kratix-turnstile/turnstile/pkg/program"
 	"github.com/kratix-turnstile/turnstile/pkg/stage"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := stage.Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
+func main() { program.Run(stage.Main) }

@@ -8,6 +8,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/kratix-turnstile/turnstile/pkg/kube"
 )
 
 // rolloutKinds have a built-in readiness: fully rolled out at their current generation.
@@ -41,16 +43,7 @@ func Ready(k *Kube, obj *unstructured.Unstructured) Result {
 	if k.Condition != "" {
 		return conditionReady(k, obj)
 	}
-	num := func(path ...string) int64 {
-		v, _, _ := unstructured.NestedFieldNoCopy(obj.Object, path...)
-		switch n := v.(type) {
-		case int64:
-			return n
-		case float64:
-			return int64(n)
-		}
-		return 0
-	}
+	num := func(path ...string) int64 { return kube.NestedInt64(obj.Object, path...) }
 	generation, observed := obj.GetGeneration(), num("status", "observedGeneration")
 	res := Result{Observed: map[string]any{"generation": generation, "observedGeneration": observed}}
 	if observed < generation {

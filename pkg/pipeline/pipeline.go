@@ -12,6 +12,8 @@ import (
 	kratix "github.com/syntasso/kratix-go"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/kratix-turnstile/turnstile/pkg/kube"
 )
 
 // Dirs are the directories Kratix mounts into a pipeline container.
@@ -64,20 +66,8 @@ func (p *Pipeline) ReadObject(env Env) (*Object, error) {
 		return nil, fmt.Errorf("reading %s: it holds %s/%s but KRATIX_OBJECT_NAMESPACE/KRATIX_OBJECT_NAME say %s/%s",
 			path, u.GetNamespace(), u.GetName(), env.Namespace, env.Name)
 	}
-	return &Object{Resource: res, UID: u.GetUID(), Generation: generation(u)}, nil
-}
-
-// generation reads metadata.generation, which a YAML decode leaves as a float64 that
-// unstructured's typed getters do not accept.
-func generation(u unstructured.Unstructured) int64 {
-	v, _, _ := unstructured.NestedFieldNoCopy(u.Object, "metadata", "generation")
-	switch n := v.(type) {
-	case int64:
-		return n
-	case float64:
-		return int64(n)
-	}
-	return 0
+	// The YAML decode leaves generation a float64, which unstructured's typed getter refuses.
+	return &Object{Resource: res, UID: u.GetUID(), Generation: kube.NestedInt64(u.Object, "metadata", "generation")}, nil
 }
 
 // Label is a label's or, failing that, an annotation's value on the object.

@@ -9,10 +9,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/kratix-turnstile/turnstile/pkg/health"
 	"github.com/kratix-turnstile/turnstile/pkg/kube"
+	"github.com/kratix-turnstile/turnstile/pkg/rollout"
 	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
 )
 
@@ -21,6 +23,12 @@ type awaitFlags struct {
 	minHealthy       time.Duration
 	failureThreshold int
 	progressDeadline time.Duration
+	gates            bool
+	maxUnhealthy     float64
+	maxFailed        float64
+	minSample        int
+	gateSelector     string
+	defaultWave      int
 }
 
 func newAwaitCommand() *command {
@@ -38,6 +46,12 @@ request's status says why. A request that recovers is still let through.`)
 	fs.DurationVar(&f.minHealthy, "min-healthy", 30*time.Second, "how long the request must stay freshly healthy (reset by any blip)")
 	fs.IntVar(&f.failureThreshold, "failure-threshold", 3, "unhealthy or degraded readings in a row that fail the upgrade")
 	fs.DurationVar(&f.progressDeadline, "progress-deadline", 10*time.Minute, "fail the upgrade if it is not healthy this long after the slot was taken")
+	fs.BoolVar(&f.gates, "gates", true, "pause the rollout when too many of this wave's upgrades go wrong")
+	fs.Float64Var(&f.maxUnhealthy, "max-unhealthy-ratio", rollout.DefaultGates.MaxUnhealthy, "share of a wave's upgraded requests that may be unhealthy")
+	fs.Float64Var(&f.maxFailed, "max-failed-ratio", rollout.DefaultGates.MaxFailed, "share of a wave's upgraded requests whose upgrade may fail")
+	fs.IntVar(&f.minSample, "gate-min-sample", rollout.DefaultGates.MinSample, "upgraded requests a wave needs before a gate judges it")
+	fs.StringVar(&f.gateSelector, "gate-selector", "", "judge the gates over the requests matching this label selector only (default: all the Promise's requests)")
+	fs.IntVar(&f.defaultWave, "default-wave", 1, "wave of requests without a wave label (as acquire's --default-wave)")
 	return cmd
 }
 
@@ -49,6 +63,13 @@ func (f *awaitFlags) validate() error {
 		return fmt.Errorf("--failure-threshold must be at least 1, got %d", f.failureThreshold)
 	case f.progressDeadline <= 0:
 		return fmt.Errorf("--progress-deadline must be positive, got %s", f.progressDeadline)
+	case f.maxUnhealthy < 0 || f.maxUnhealthy > 1 || f.maxFailed < 0 || f.maxFailed > 1:
+		return fmt.Errorf("--max-unhealthy-ratio and --max-failed-ratio are shares between 0 and 1, got %g and %g", f.maxUnhealthy, f.maxFailed)
+	case f.minSample < 1:
+		return fmt.Errorf("--gate-min-sample must be at least 1, got %d", f.minSample)
+	}
+	if _, err := labels.Parse(f.gateSelector); err != nil {
+		return fmt.Errorf("--gate-selector %q: %w", f.gateSelector, err)
 	}
 	return nil
 }
@@ -68,8 +89,7 @@ type awaiting struct {
 }
 
 func runAwait(ctx context.Context, cmd *command, out io.Writer, f *awaitFlags) error {
-	noWave := 0
-	r, err := setup(cmd.flags, out, "await", &f.slotFlags, f.validate, &noWave)
+	r, err := setup(cmd.flags, out, "await", &f.slotFlags, f.validate, &f.defaultWave)
 	if err != nil {
 		return err
 	}
@@ -206,6 +226,7 @@ func (a *awaiting) pass(ctx context.Context, v health.Verdict) error {
 	}
 	a.out.printf("%s", msg)
 	a.events.emit(ctx, corev1.EventTypeNormal, "Upgraded", msg)
+	a.judgeGates(ctx, PhaseUpgraded)
 	return a.write(report{Phase: PhaseUpgraded, Version: a.target, Since: time.Now(), Message: msg})
 }
 
@@ -226,6 +247,7 @@ func (a *awaiting) fail(ctx context.Context, v health.Verdict) {
 	if err := a.publish(report{Phase: PhaseFailed, Version: a.target, Slot: a.slot.Name, Since: time.Now(), Message: msg}); err != nil {
 		a.out.printf("%s", oneLine(err.Error()))
 	}
+	a.judgeGates(ctx, PhaseFailed)
 }
 
 // handBack reports where verification stands and asks Kratix to run the pipeline again later.

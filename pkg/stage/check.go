@@ -63,11 +63,7 @@ func runCheck(ctx context.Context, cmd *command, out io.Writer, f *checkFlags) e
 		r.out.printf("nothing to check for %s", r.request)
 		return nil
 	}
-	version, err := r.targetVersion(ctx, f.target)
-	if err != nil {
-		return err
-	}
-	doc, err := f.source.load(r, version)
+	doc, version, err := f.source.document(ctx, r, f.target)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package stage
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -34,6 +35,16 @@ func (c *checkSource) register(fs *pflag.FlagSet) {
 	fs.StringVar(&c.tcpAddress, "tcp-address", "", "instead of a document: one TCP connect check of host:port")
 	fs.StringVar(&c.timeout, "timeout", "5s", "with --http-url or --tcp-address: the check's timeout")
 	fs.IntVar(&c.failureThreshold, "failure-threshold", 3, "with --http-url or --tcp-address: failures in a row that fail it")
+}
+
+// document names the rollout's target version and reads the document for it.
+func (c *checkSource) document(ctx context.Context, r *run, target string) (*checks.Document, string, error) {
+	version, err := r.targetVersion(ctx, target)
+	if err != nil {
+		return nil, "", err
+	}
+	doc, err := c.load(r, version)
+	return doc, version, err
 }
 
 // load reads the document, with ${name}, ${namespace}, ${promise}, ${version}, ${generation} and

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -160,11 +159,11 @@ func requestOf(env pipeline.Env, obj *pipeline.Object, defaultWave int) (turnsti
 		GroupVersionResource: schema.GroupVersionResource{Group: env.Group, Version: env.Version, Resource: env.Plural},
 		Kind:                 env.Kind, Namespace: env.Namespace, Name: env.Name, UID: obj.UID, Wave: defaultWave,
 	}
-	if v, ok := obj.Label(turnstile.WaveKey); ok {
-		wave, err := strconv.Atoi(v)
-		if err != nil || wave < 0 {
-			return req, fmt.Errorf("%s=%q on %s: want a whole number, 0 or more (lower waves go first)", turnstile.WaveKey, v, req.Key())
-		}
+	wave, ok, err := turnstile.WaveOf(obj.GetLabels(), obj.GetAnnotations())
+	if err != nil {
+		return req, fmt.Errorf("%w on %s", err, req.Key())
+	}
+	if ok {
 		req.Wave = wave
 	}
 	return req, nil

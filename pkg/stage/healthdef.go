@@ -71,11 +71,7 @@ func runHealthDefinition(ctx context.Context, cmd *command, out io.Writer, f *he
 		r.out.printf("nothing to define in a delete workflow: Kratix removes the request's outputs")
 		return nil
 	}
-	version, err := r.targetVersion(ctx, f.target)
-	if err != nil {
-		return err
-	}
-	doc, err := f.source.load(r, version)
+	doc, version, err := f.source.document(ctx, r, f.target)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -46,6 +47,23 @@ const (
 // WaveKey is the label or annotation on a resource request that orders it before (lower) or
 // after (higher) other requests, whatever their arrival.
 const WaveKey = "turnstile.kratix.io/wave"
+
+// WaveOf reads a request's wave from its WaveKey label, or else annotation; ok is false when it
+// has neither, and err says what is wrong with a value that is not a whole number, 0 or more.
+func WaveOf(labels, annotations map[string]string) (wave int, ok bool, err error) {
+	v, ok := labels[WaveKey]
+	if !ok {
+		v, ok = annotations[WaveKey]
+	}
+	if !ok {
+		return 0, false, nil
+	}
+	wave, err = strconv.Atoi(v)
+	if err != nil || wave < 0 {
+		return 0, true, fmt.Errorf("%s=%q: want a whole number, 0 or more (lower waves go first)", WaveKey, v)
+	}
+	return wave, true, nil
+}
 
 // Phases of a slot's holder, kept in AnnotationPhase.
 const (

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	"github.com/onsi/ginkgo/v2"
@@ -11,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/kratix-turnstile/turnstile/pkg/rollout"
 	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
 )
 
@@ -93,5 +95,67 @@ var _ = ginkgo.Describe("await's health gate", ginkgo.Label("area:turnstile", "a
 		gomega.Expect(s.turnstileStatus()).To(gomega.HaveKeyWithValue("phase", "Failed"))
 		gomega.Expect(s.turnstileStatus()["message"]).To(gomega.ContainSubstring("progress deadline"))
 		gomega.Expect(holderOf(ctx, slotNS, 0)).To(gomega.Equal(ns + "/holder"))
+	})
+})
+
+var _ = ginkgo.Describe("the ratio gates", ginkgo.Label("area:turnstile", "area:gates"), func() {
+	var slotNS, ns string
+	ginkgo.BeforeEach(func() {
+		slotNS = env.Namespace("slots")
+		ns = env.Namespace("requests")
+	})
+
+	// wave puts four requests upgraded and healthy, and a fifth whose upgrade then fails, plus
+	// untouched requests (not yet upgraded) in the given health.
+	// The specs share one kind: each judges only its own requests.
+	only := func() map[string]string { return map[string]string{"gates-spec": ns} }
+	awaitOpts := func() stageOpts {
+		return stageOpts{slotNamespace: slotNS, env: map[string]string{
+			"TURNSTILE_WAIT": "3s", "TURNSTILE_FAILURE_THRESHOLD": "1", "TURNSTILE_GATES": "true", "TURNSTILE_GATE_SELECTOR": "gates-spec=" + ns}}
+	}
+	failFifth := func(ctx context.Context, untouched int, untouchedHealth string) *stage {
+		ginkgo.GinkgoHelper()
+		for i := range 4 {
+			r := createRequest(ctx, ns, "done-"+strconv.Itoa(i), true, only())
+			withStatus(ctx, r, rollout.Status{Phase: rollout.PhaseUpgraded, Version: "v2", Since: time.Now(), Message: "upgraded"}, "healthy", time.Now(), "v2")
+		}
+		for i := range untouched {
+			r := createRequest(ctx, ns, "later-"+strconv.Itoa(i), true, only())
+			withStatus(ctx, r, rollout.Status{}, untouchedHealth, time.Now(), "v1")
+		}
+		fifth := createRequest(ctx, ns, "fifth", true, only())
+		runStage(ctx, "acquire", fifth, 0, stageOpts{slotNamespace: slotNS})
+		setHealth(ctx, fifth, "unhealthy", time.Now(), "v2")
+		return runStage(ctx, "await", fifth, 0, awaitOpts())
+	}
+	rolloutLease := func(ctx context.Context) map[string]string {
+		l, err := env.Client.CoordinationV1().Leases(slotNS).Get(ctx, turnstile.RolloutName(promiseName), metav1.GetOptions{})
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		return l.Annotations
+	}
+
+	ginkgo.It("pause the rollout when a wave's unhealthy share passes 10 %, naming the gate", func(ctx context.Context) {
+		s := failFifth(ctx, 0, "")
+		gomega.Expect(s.stdout()).To(gomega.ContainSubstring("paused the rollout: wave 1: unhealthy-ratio 1/5 = 20 % > 10 %"))
+		a := rolloutLease(ctx)
+		gomega.Expect(a).To(gomega.HaveKeyWithValue(turnstile.AnnotationPaused, "true"))
+		gomega.Expect(a[turnstile.AnnotationPauseReason]).To(gomega.Equal("wave 1: unhealthy-ratio 1/5 = 20 % > 10 %"))
+		fifth, err := dyn().Resource(databases).Namespace(ns).Get(ctx, "fifth", metav1.GetOptions{})
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gomega.Expect(eventReasons(ctx, fifth)).To(gomega.ContainElement("Warning/RolloutPaused"))
+	})
+
+	ginkgo.It("blame the checks or the environment when untouched requests are as unhealthy", func(ctx context.Context) {
+		failFifth(ctx, 5, "unhealthy")
+		gomega.Expect(rolloutLease(ctx)[turnstile.AnnotationPauseReason]).To(gomega.ContainSubstring(
+			"but 5/5 = 100 % of the requests not yet upgraded are unhealthy too: suspect the checks or the environment"))
+	})
+
+	ginkgo.It("stay quiet below the minimum sample", func(ctx context.Context) {
+		fifth := createRequest(ctx, ns, "fifth", true, only())
+		runStage(ctx, "acquire", fifth, 0, stageOpts{slotNamespace: slotNS})
+		setHealth(ctx, fifth, "unhealthy", time.Now(), "v2")
+		runStage(ctx, "await", fifth, 0, awaitOpts())
+		gomega.Expect(rolloutLease(ctx)).NotTo(gomega.HaveKey(turnstile.AnnotationPaused), "1 of 1 is not a verdict")
 	})
 })

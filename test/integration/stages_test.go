@@ -103,12 +103,20 @@ func setHealth(ctx context.Context, obj *unstructured.Unstructured, state string
 var promises = schema.GroupVersionResource{Group: "platform.kratix.io", Version: "v1alpha1", Resource: "promises"}
 
 // createPromise creates the test Promise, labelled with a version, for the spec's duration.
+// Its API is the test CRD, databases.test.turnstile.io.
 func createPromise(ctx context.Context, version string) {
 	ginkgo.GinkgoHelper()
+	api := map[string]any{
+		"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+		"metadata": map[string]any{"name": "databases.test.turnstile.io"},
+		"spec": map[string]any{"group": databases.Group, "scope": "Namespaced",
+			"names":    map[string]any{"kind": "Database", "plural": databases.Resource, "singular": "database"},
+			"versions": []any{map[string]any{"name": databases.Version, "served": true, "storage": true}}},
+	}
 	promise := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "platform.kratix.io/v1alpha1", "kind": "Promise",
 		"metadata": map[string]any{"name": promiseName, "labels": map[string]any{"kratix.io/promise-version": version}},
-		"spec":     map[string]any{},
+		"spec":     map[string]any{"api": api},
 	}}
 	_, err := dyn().Resource(promises).Create(ctx, promise, metav1.CreateOptions{})
 	gomega.Expect(err).NotTo(gomega.HaveOccurred())
@@ -176,6 +184,9 @@ func startStage(ctx context.Context, name string, obj *unstructured.Unstructured
 		"KUBECONFIG":            o.kubeconfig, "TURNSTILE_KRATIX_DIR": dir,
 		"TURNSTILE_SLOT_NAMESPACE": o.slotNamespace, "TURNSTILE_TARGET_VERSION": "v2",
 		"TURNSTILE_WAIT": "0", "HOME": dir, "PATH": os.Getenv("PATH"),
+		// The specs share one kind, so the gates would judge every spec's requests together;
+		// the gate specs turn them on with a selector of their own.
+		"TURNSTILE_GATES": "false",
 	}
 	for k, v := range o.env {
 		vars[k] = v

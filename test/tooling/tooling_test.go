@@ -94,24 +94,6 @@ func TestShellScriptsPassShellcheck(t *testing.T) {
 	}
 }
 
-// TestAgentStaysLight: the health agent runs in every Destination; kratix-go would bring the
-// Kratix module and controller-runtime with it, which the agent has no use for.
-func TestAgentStaysLight(t *testing.T) {
-	cmd := exec.Command("go", "list", "-deps", "./cmd/turnstile-agent")
-	cmd.Dir = repoRoot(t)
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("go list: %v", err)
-	}
-	for _, dep := range strings.Fields(string(out)) {
-		for _, banned := range []string{"github.com/syntasso/", "sigs.k8s.io/controller-runtime"} {
-			if strings.HasPrefix(dep, banned) {
-				t.Errorf("turnstile-agent links %s", dep)
-			}
-		}
-	}
-}
-
 // TestInstallManifestsRender: kubectl apply -k must accept what config/ ships.
 func TestInstallManifestsRender(t *testing.T) {
 	if _, err := exec.LookPath("kubectl"); err != nil {
@@ -127,6 +109,27 @@ func TestInstallManifestsRender(t *testing.T) {
 			}
 			if dir == "config/agent" && !strings.Contains(string(out), "image: ghcr.io/kratix-turnstile/agent:v") {
 				t.Errorf("the agent Deployment does not use a versioned agent image:\n%s", out)
+			}
+		})
+	}
+}
+
+// TestBinariesStayLight: the health agent runs in every Destination and the plugin on
+// operators' machines; kratix-go would bring the Kratix module and controller-runtime with it,
+// which neither has any use for.
+func TestBinariesStayLight(t *testing.T) {
+	for _, bin := range []string{"./cmd/turnstile-agent", "./cmd/kubectl-turnstile"} {
+		t.Run(bin, func(t *testing.T) {
+			cmd := exec.Command("go", "list", "-deps", bin)
+			cmd.Dir = repoRoot(t)
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("go list: %v", err)
+			}
+			for _, dep := range strings.Fields(string(out)) {
+				if strings.HasPrefix(dep, "github.com/syntasso/") || strings.HasPrefix(dep, "sigs.k8s.io/controller-runtime") {
+					t.Errorf("%s links %s", bin, dep)
+				}
 			}
 		})
 	}

@@ -1,0 +1,169 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/kratix-turnstile/turnstile/pkg/kube"
+	"github.com/kratix-turnstile/turnstile/pkg/rollout"
+	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
+)
+
+// action is the shape of the commands that change a rollout: read the Promise, act, report.
+func action(e *env, use, short, long string, args cobra.PositionalArgs,
+	act func(ctx context.Context, c *clients, ts *turnstile.Turnstile, args []string, who string) (string, error)) *cobra.Command {
+	return &cobra.Command{
+		Use: use, Short: short, Long: long, Args: args,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			c, err := e.clients()
+			if err != nil {
+				return err
+			}
+			if _, err := requestsOf(ctx, c, args[0]); err != nil {
+				return err
+			}
+			ts, err := e.turnstile(c, args[0])
+			if err != nil {
+				return err
+			}
+			msg, err := act(ctx, c, ts, args, operator(ctx, c))
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), msg)
+			return nil
+		},
+	}
+}
+
+func newPauseCommand(e *env) *cobra.Command {
+	var reason string
+	cmd := action(e, "pause PROMISE", "Grant no new slot: upgrades under way finish, the rest wait",
+		`pause stops the rollout handing out slots: requests already upgrading finish, every other
+request waits, across Promise versions, until resume. Compare abort, which ends the rollout of
+the current version for good.`, cobra.ExactArgs(1),
+		func(ctx context.Context, _ *clients, ts *turnstile.Turnstile, args []string, who string) (string, error) {
+			if reason == "" {
+				reason = "by " + who
+			}
+			return fmt.Sprintf("paused the rollout of %s: %s", args[0], reason), ts.Pause(ctx, reason, who)
+		})
+	cmd.Flags().StringVar(&reason, "reason", "", "why, shown to everyone waiting (default: by <you>)")
+	return cmd
+}
+
+func newResumeCommand(e *env) *cobra.Command {
+	return action(e, "resume PROMISE", "Lift a pause: the rollout goes on from the next request in line", "", cobra.ExactArgs(1),
+		func(ctx context.Context, _ *clients, ts *turnstile.Turnstile, args []string, who string) (string, error) {
+			return fmt.Sprintf("resumed the rollout of %s", args[0]), ts.Resume(ctx, who)
+		})
+}
+
+func newAbortCommand(e *env) *cobra.Command {
+	return action(e, "abort PROMISE", "End the rollout of the current version for good; upgraded requests stay",
+		`abort ends the rollout of the Promise's current target version: no request gets a slot for it
+again, upgrades under way finish, and requests already upgraded stay where they are. Unlike
+pause, resume does not undo it: publishing a new Promise version starts a new rollout. To move
+upgraded requests back, see rollback.`, cobra.ExactArgs(1),
+		func(ctx context.Context, _ *clients, ts *turnstile.Turnstile, args []string, who string) (string, error) {
+			v, err := ts.Abort(ctx, who)
+			return fmt.Sprintf("aborted the rollout of %s to %s", args[0], v), err
+		})
+}
+
+func newApproveCommand(e *env) *cobra.Command {
+	return action(e, "approve PROMISE WAVE", "Let the next wave that waits for approval start", "", cobra.ExactArgs(2),
+		func(ctx context.Context, _ *clients, ts *turnstile.Turnstile, args []string, who string) (string, error) {
+			wave, err := strconv.Atoi(args[1])
+			if err != nil || wave < 0 {
+				return "", fmt.Errorf("wave %q: want a whole number, 0 or more", args[1])
+			}
+			return fmt.Sprintf("approved wave %d of %s", wave, args[0]), ts.Approve(ctx, wave, who)
+		})
+}
+
+func newSkipCommand(e *env) *cobra.Command {
+	var force bool
+	cmd := action(e, "skip PROMISE REQUEST", "Release a failed request's slot and mark it Skipped, so the rollout goes on",
+		`skip gives up on one request's failed upgrade: it releases the request's slot, marks its status
+Skipped, and records an Event with your name. REQUEST is NAME (in -n's namespace) or
+NAMESPACE/NAME.`, cobra.ExactArgs(2),
+		func(ctx context.Context, c *clients, ts *turnstile.Turnstile, args []string, who string) (string, error) {
+			key := args[1]
+			if !strings.Contains(key, "/") {
+				ns := e.requestNamespace()
+				if ns == "" {
+					ns = "default"
+				}
+				key = ns + "/" + key
+			}
+			slot, err := ts.Skip(ctx, key, force)
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("skipped %s: released %s", key, slot.Name), markSkipped(ctx, c, args[0], key, slot, who)
+		})
+	cmd.Flags().BoolVar(&force, "force", false, "skip an upgrade that has not failed")
+	return cmd
+}
+
+// markSkipped writes Skipped into the request's status and records an Event naming the operator.
+func markSkipped(ctx context.Context, c *clients, promise, key string, slot turnstile.Slot, who string) error {
+	gvr, err := requestsOf(ctx, c, promise)
+	if err != nil {
+		return err
+	}
+	ns, name, _ := strings.Cut(key, "/")
+	msg := fmt.Sprintf("upgrade to %s skipped by %s; %s released", slot.Version, who, slot.Name)
+	st := rollout.Status{Phase: rollout.PhaseSkipped, Version: slot.Version, Since: time.Now(), Message: msg}
+	patch, err := json.Marshal(map[string]any{"status": map[string]any{rollout.StatusKey: st.Map()}})
+	if err != nil {
+		return err
+	}
+	obj, err := c.dynamic.Resource(gvr).Namespace(ns).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{}, "status")
+	if err != nil {
+		return fmt.Errorf("marking %s Skipped: %w", key, err)
+	}
+	ref := corev1.ObjectReference{APIVersion: obj.GetAPIVersion(), Kind: obj.GetKind(), Namespace: ns, Name: name, UID: obj.GetUID()}
+	return kube.Recorder{Events: c.events, Component: "kubectl-turnstile"}.Record(ctx, ref, corev1.EventTypeWarning, "UpgradeSkipped", msg)
+}
+
+func newRollbackCommand(e *env) *cobra.Command {
+	return action(e, "rollback PROMISE", "Move the requests this rollout touched back to the previous version", "", cobra.ExactArgs(1),
+		func(ctx context.Context, c *clients, ts *turnstile.Turnstile, args []string, _ string) (string, error) {
+			view, err := ts.Inspect(ctx)
+			if err != nil {
+				return "", err
+			}
+			previous := view.Rollout.Previous
+			if previous == "" {
+				previous = "the previous version"
+			}
+			if !hasResourceBindings(ctx, c) {
+				return "", &exitError{code: 1, msg: fmt.Sprintf(
+					"This Kratix has no ResourceBindings (they came with PromiseRevisions in later Kratix releases), so requests cannot be moved back one by one.\n"+
+						"To roll back %s, apply %s of the Promise again: Kratix re-runs every request's workflow, and Turnstile takes them\n"+
+						"through the same turnstile and health gates, one at a time, as a new rollout. Meanwhile, pause the rollout (kubectl turnstile pause %s)\n"+
+						"to stop more requests from upgrading.", args[0], previous, args[0])}
+			}
+			return "", &exitError{code: 1, msg: fmt.Sprintf(
+				"This Kratix has ResourceBindings. Moving them back is not automated yet: set spec.version of the bindings of the requests\n"+
+					"that reached %s back to %s (kubectl get resourcebindings -l kratix.io/promise-name=%s); Turnstile gates their re-runs.",
+				view.Rollout.Target, previous, args[0])}
+		})
+}
+
+func hasResourceBindings(ctx context.Context, c *clients) bool {
+	list, err := c.dynamic.Resource(promisesGVR.GroupVersion().WithResource("resourcebindings")).List(ctx, metav1.ListOptions{Limit: 1})
+	return err == nil && list != nil
+}

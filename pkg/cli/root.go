@@ -1,0 +1,168 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/client-go/dynamic"
+	authenticationv1client "k8s.io/client-go/kubernetes/typed/authentication/v1"
+	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/utils/clock"
+
+	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
+	"github.com/kratix-turnstile/turnstile/pkg/version"
+)
+
+// exitError ends the plugin with a code, as status does: 1 paused or failed, 2 timed out.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+// Main runs kubectl-turnstile and returns its exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return Run(ctx, args, stdout, stderr, clock.RealClock{})
+}
+
+// Run is Main with the clock that dates the status table injected.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer, clk clock.PassiveClock) int {
+	root := NewRoot(stdout, stderr, clk)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	var exit *exitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &exit):
+		if exit.msg != "" {
+			fmt.Fprintln(stderr, exit.msg)
+		}
+		return exit.code
+	}
+	fmt.Fprintf(stderr, "error: %s\n", strings.Join(strings.Fields(err.Error()), " "))
+	return 1
+}
+
+// env is what every command shares: how to reach the cluster, and where the slots are.
+type env struct {
+	flags         *genericclioptions.ConfigFlags
+	slotNamespace string
+	slots         int
+	clock         clock.PassiveClock
+}
+
+// NewRoot builds the plugin's command tree. It honours --kubeconfig, --context and -n the way
+// kubectl does; clk dates the status table (injectable for tests).
+func NewRoot(stdout, stderr io.Writer, clk clock.PassiveClock) *cobra.Command {
+	e := &env{flags: genericclioptions.NewConfigFlags(true), clock: clk}
+	root := &cobra.Command{
+		Use:           "kubectl-turnstile",
+		Short:         "See and steer Turnstile's progressive upgrades of Kratix resource requests",
+		Version:       version.Version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	e.flags.AddFlags(root.PersistentFlags())
+	root.PersistentFlags().StringVar(&e.slotNamespace, "slot-namespace", turnstile.DefaultNamespace, "namespace of the turnstile's Leases")
+	root.PersistentFlags().IntVar(&e.slots, "slots", 1, "the Promise's number of slots (as its acquire stage sets it)")
+	root.AddCommand(newStatusCommand(e), newPauseCommand(e), newResumeCommand(e), newAbortCommand(e),
+		newApproveCommand(e), newSkipCommand(e), newRollbackCommand(e))
+	return root
+}
+
+// clients are the narrow clients the commands use.
+type clients struct {
+	dynamic dynamic.Interface
+	leases  coordinationv1client.LeasesGetter
+	events  corev1client.EventsGetter
+	auth    authenticationv1client.SelfSubjectReviewsGetter
+}
+
+func (e *env) clients() (*clients, error) {
+	cfg, err := e.flags.ToRESTConfig()
+	if err != nil {
+		return nil, fmt.Errorf("loading the kubeconfig: %w", err)
+	}
+	cfg.UserAgent = "kubectl-turnstile/" + version.Version
+	c := &clients{}
+	if c.dynamic, err = dynamic.NewForConfig(cfg); err != nil {
+		return nil, err
+	}
+	coordination, err := coordinationv1client.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	core, err := corev1client.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	auth, err := authenticationv1client.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	c.leases, c.events, c.auth = coordination, core, auth
+	return c, nil
+}
+
+func (e *env) turnstile(c *clients, promise string) (*turnstile.Turnstile, error) {
+	return turnstile.New(turnstile.Config{Leases: c.leases, Namespace: e.slotNamespace, Promise: promise, Slots: e.slots})
+}
+
+// requestNamespace is -n, or "" for all namespaces when -n was not given.
+func (e *env) requestNamespace() string {
+	if e.flags.Namespace == nil {
+		return ""
+	}
+	return *e.flags.Namespace
+}
+
+var promisesGVR = schema.GroupVersionResource{Group: "platform.kratix.io", Version: "v1alpha1", Resource: "promises"}
+
+// requestsOf finds the API of a Promise's resource requests, from the CRD in its spec.api.
+func requestsOf(ctx context.Context, c *clients, promise string) (schema.GroupVersionResource, error) {
+	p, err := c.dynamic.Resource(promisesGVR).Get(ctx, promise, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return schema.GroupVersionResource{}, fmt.Errorf("unknown Promise %q (kubectl get promises lists them)", promise)
+	}
+	if err != nil {
+		return schema.GroupVersionResource{}, fmt.Errorf("reading Promise %s: %w", promise, err)
+	}
+	group, _, _ := unstructured.NestedString(p.Object, "spec", "api", "spec", "group")
+	plural, _, _ := unstructured.NestedString(p.Object, "spec", "api", "spec", "names", "plural")
+	versions, _, _ := unstructured.NestedSlice(p.Object, "spec", "api", "spec", "versions")
+	ver := ""
+	for _, v := range versions {
+		m, _ := v.(map[string]any)
+		if name, _ := m["name"].(string); name != "" && (ver == "" || m["storage"] == true) {
+			ver = name
+		}
+	}
+	if group == "" || plural == "" || ver == "" {
+		return schema.GroupVersionResource{}, fmt.Errorf("Promise %s has no API (spec.api): it offers no resource requests", promise)
+	}
+	return schema.GroupVersionResource{Group: group, Version: ver, Resource: plural}, nil
+}
+
+// operator names who is at the keyboard, for the record: the user the apiserver sees.
+func operator(ctx context.Context, c *clients) string {
+	r, err := c.auth.SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+	if err != nil || r.Status.UserInfo.Username == "" {
+		return "unknown user"
+	}
+	return r.Status.UserInfo.Username
+}

@@ -1,0 +1,74 @@
+package stage
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/kratix-turnstile/turnstile/pkg/health"
+	"github.com/kratix-turnstile/turnstile/pkg/rollout"
+	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
+)
+
+// judgeGates applies the ratio gates to this request's wave, counting this request as phase,
+// and pauses the rollout when one trips. A gate that cannot be judged is reported, not fatal.
+func (a *awaiting) judgeGates(ctx context.Context, phase string) {
+	if !a.flags.gates {
+		return
+	}
+	list, err := a.dynamic.Resource(a.request.GroupVersionResource).List(ctx, metav1.ListOptions{LabelSelector: a.flags.gateSelector})
+	if err != nil {
+		a.out.printf("could not judge the rollout's gates: %s", oneLine(err.Error()))
+		return
+	}
+	var wave, all []rollout.Member
+	for _, u := range list.Items {
+		m := a.member(u)
+		if u.GetUID() == a.request.UID {
+			m.Upgraded, m.Failed = true, phase == rollout.PhaseFailed
+		}
+		all = append(all, m)
+		w, ok, err := turnstile.WaveOf(u.GetLabels(), u.GetAnnotations())
+		if !ok || err != nil {
+			w = a.flags.defaultWave
+		}
+		if w == a.request.Wave {
+			wave = append(wave, m)
+		}
+	}
+	g := rollout.Gates{MaxUnhealthy: a.flags.maxUnhealthy, MaxFailed: a.flags.maxFailed, MinSample: a.flags.minSample}
+	v := g.Judge(wave, all)
+	if !v.Tripped {
+		return
+	}
+	view, err := a.turn.Inspect(ctx)
+	if err == nil && view.Rollout.Paused {
+		return // already paused: the first gate to trip gave the reason
+	}
+	reason := fmt.Sprintf("wave %d: %s", a.request.Wave, v.Reason)
+	if err := a.turn.Pause(ctx, reason, "turnstile-await ("+a.request.Key()+")"); err != nil {
+		a.out.printf("gate tripped but could not pause the rollout: %s", oneLine(err.Error()))
+		return
+	}
+	a.out.printf("paused the rollout: %s", reason)
+	a.events.emit(ctx, corev1.EventTypeWarning, "RolloutPaused", reason)
+}
+
+// member is a request as the gates see it, from its status.
+func (a *awaiting) member(u unstructured.Unstructured) rollout.Member {
+	status, _ := u.Object["status"].(map[string]any)
+	st, _ := rollout.StatusFrom(status)
+	hs, _ := health.StatusOf(status)
+	m := rollout.Member{Unhealthy: health.Bad(hs.State)}
+	if st.Version == a.target {
+		switch st.Phase {
+		case rollout.PhaseUpgrading, rollout.PhaseVerifying, rollout.PhaseUpgraded, rollout.PhaseFailed, rollout.PhaseSkipped:
+			m.Upgraded = true
+			m.Failed = st.Phase == rollout.PhaseFailed
+		}
+	}
+	return m
+}
