@@ -234,7 +234,7 @@ var _ = ginkgo.Describe("turnstile-agent", ginkgo.Label("area:agent"), func() {
 		gomega.Expect(code).To(gomega.Equal(http.StatusOK))
 	})
 
-	ginkgo.It("reports container checks as unsupported, with an Event", func(ctx context.Context) {
+	ginkgo.It("reports container checks as unsupported, with an Event", ginkgo.SpecTimeout(time.Minute), func(ctx context.Context) {
 		def, err := health.NewDefinition(destNS, "webapp", health.ResourceRef{Name: "web-1", Namespace: requestNS}, "@every 1s", "", "v2")
 		gomega.Expect(err).NotTo(gomega.HaveOccurred())
 		def.Spec.Workflow = map[string]any{"apiVersion": "platform.kratix.io/v1alpha1", "kind": "Pipeline"}

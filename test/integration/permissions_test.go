@@ -126,7 +126,7 @@ var _ = ginkgo.Describe("the permissions the workflows ship", ginkgo.Label("area
 		s := runStage(ctx, "acquire", first, 0, stageOpts{slotNamespace: slotNS, kubeconfig: acquireKC, env: noTarget})
 		gomega.Expect(s.stdout()).NotTo(gomega.ContainSubstring("could not"))
 		waiting := startStage(ctx, "acquire", second, stageOpts{slotNamespace: slotNS, kubeconfig: acquireKC, env: noTarget})
-		gomega.Eventually(waiting.session.Out).Should(gbytes.Say("waiting for a rollout slot"))
+		gomega.Eventually(waiting.session.Out).WithTimeout(15 * time.Second).Should(gbytes.Say("waiting for a rollout slot"))
 
 		setHealth(ctx, first, "healthy", time.Now(), "v2")
 		s = runStage(ctx, "await", first, 0, stageOpts{slotNamespace: slotNS, kubeconfig: awaitKC,
