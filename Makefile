@@ -68,6 +68,10 @@ kind-up: ## Create the kind cluster and install Kratix as its quick start does (
 kind-load: images ## Build the images and load them into the kind cluster.
 	hack/kind/load.sh $(IMAGES_OUT)/turnstile-$(VERSION)-$(notdir $(KIND_PLATFORM)).tar
 
+.PHONY: kind-demo
+kind-demo: kind-load build ## On the kind cluster: publish the example Promise, upgrade it, watch the rollout.
+	VERSION=$(VERSION) PLUGIN=$(CURDIR)/bin/kubectl-turnstile hack/kind/demo.sh
+
 ##@ Development
 
 .PHONY: build

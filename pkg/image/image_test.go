@@ -128,10 +128,11 @@ func TestPushedImagesPullBackAsBuilt(t *testing.T) {
 				if cf.Architecture != p.Architecture || cf.Config.User != "65532:65532" {
 					t.Errorf("%s: architecture %q user %q", p.String(), cf.Architecture, cf.Config.User)
 				}
-				entry := "/usr/local/bin/turnstile"
-				if b.Name == "agent" {
-					entry = "/usr/local/bin/turnstile-agent"
+				spec, err := loadSpec("../../images/" + b.Name + ".yaml")
+				if err != nil {
+					t.Fatal(err)
 				}
+				entry := spec.Entrypoint()
 				if len(cf.Config.Entrypoint) != 1 || cf.Config.Entrypoint[0] != entry {
 					t.Errorf("%s: entrypoint %v, want [%s]", p.String(), cf.Config.Entrypoint, entry)
 				}

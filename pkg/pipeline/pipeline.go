@@ -89,7 +89,7 @@ func (o *Object) StatusField(path ...string) any {
 // WriteStatusKey sets one top-level key of status.yaml, keeping whatever else an earlier
 // container of the same pipeline wrote there. Kratix merges status.yaml into the object's status
 // key by key, so a stage owns its key whole.
-func (p *Pipeline) WriteStatusKey(key string, value map[string]any) error {
+func (p *Pipeline) WriteStatusKey(key string, value any) error {
 	if key == "kratix" {
 		return errors.New("writing status.yaml: the top-level key kratix is Kratix's own")
 	}

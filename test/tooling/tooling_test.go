@@ -43,6 +43,13 @@ func TestKindTargets(t *testing.T) {
 			"hack/kind/load.sh out/images/turnstile-v1.2.3-arm64.tar",
 		}},
 		{"images-push", []string{"VERSION=v1.2.3", "REGISTRY=localhost:5001/turnstile"}, []string{"--push localhost:5001/turnstile"}},
+		{"kind-demo", []string{"VERSION=v1.2.3"}, []string{
+			"go run ./cmd/turnstile-image --version v1.2.3",
+			"hack/kind/load.sh out/images/turnstile-v1.2.3-",
+			"go build -trimpath -o bin/ ./cmd/...",
+			"VERSION=v1.2.3 PLUGIN=",
+			"hack/kind/demo.sh",
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.target, func(t *testing.T) {
