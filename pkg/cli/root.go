@@ -153,7 +153,7 @@ func requestsOf(ctx context.Context, c *clients, promise string) (schema.GroupVe
 		}
 	}
 	if group == "" || plural == "" || ver == "" {
-		return schema.GroupVersionResource{}, fmt.Errorf("Promise %s has no API (spec.api): it offers no resource requests", promise)
+		return schema.GroupVersionResource{}, fmt.Errorf("the Promise %s has no API (spec.api): it offers no resource requests", promise)
 	}
 	return schema.GroupVersionResource{Group: group, Version: ver, Resource: plural}, nil
 }

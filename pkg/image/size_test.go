@@ -63,8 +63,12 @@ func BenchmarkImageSize(b *testing.B) {
 		}
 		var gz bytes.Buffer
 		zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
-		zw.Write(data)
-		zw.Close()
+		if _, err := zw.Write(data); err != nil {
+			b.Fatal(err)
+		}
+		if err := zw.Close(); err != nil {
+			b.Fatal(err)
+		}
 		b.ReportMetric(float64(gz.Len())/1e6, "kratix-pipeline-adapter-MB")
 		fmt.Printf("Kratix pipeline-adapter binary (work-creator, stripped): %.2f MB gzipped, %.2f MB on disk\n", float64(gz.Len())/1e6, float64(len(data))/1e6)
 	}

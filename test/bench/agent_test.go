@@ -84,12 +84,12 @@ func BenchmarkAgent(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer platform.Stop()
+	defer func() { _ = platform.Stop() }()
 	destination, err := controlplane.Start(controlplane.WithCRDs(controlplane.TurnstileCRDs))
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer destination.Stop()
+	defer func() { _ = destination.Stop() }()
 	dir := b.TempDir()
 	bin, err := testbin.Build(dir, "github.com/kratix-turnstile/turnstile/cmd/turnstile-agent")
 	if err != nil {

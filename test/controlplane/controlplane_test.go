@@ -49,7 +49,7 @@ func TestStartWithControllerManagerAndStopLeavesNothing(t *testing.T) {
 	}
 	scratch := cp.scratch
 	api := cp.env.ControlPlane.GetAPIServer()
-	marks := []string{"--secure-port=" + api.SecureServing.Port, cp.env.ControlPlane.Etcd.URL.Host, scratch}
+	marks := []string{"--secure-port=" + api.Port, cp.env.ControlPlane.Etcd.URL.Host, scratch}
 	if running := processesOf(t, assets, marks); len(running) != 3 {
 		t.Errorf("want etcd, kube-apiserver and kube-controller-manager running, found %v", running)
 	}
