@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/kratix-turnstile/turnstile/pkg/bindings"
 	"github.com/kratix-turnstile/turnstile/pkg/kube"
 	"github.com/kratix-turnstile/turnstile/pkg/rollout"
 	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
@@ -139,31 +141,79 @@ func markSkipped(ctx context.Context, c *clients, promise, key string, slot turn
 }
 
 func newRollbackCommand(e *env) *cobra.Command {
-	return action(e, "rollback PROMISE", "Move the requests this rollout touched back to the previous version", "", cobra.ExactArgs(1),
-		func(ctx context.Context, c *clients, ts *turnstile.Turnstile, args []string, _ string) (string, error) {
-			view, err := ts.Inspect(ctx)
-			if err != nil {
-				return "", err
-			}
-			previous := view.Rollout.Previous
-			if previous == "" {
-				previous = "the previous version"
-			}
-			if !hasResourceBindings(ctx, c) {
-				return "", &exitError{code: 1, msg: fmt.Sprintf(
-					"This Kratix has no ResourceBindings (they came with PromiseRevisions in later Kratix releases), so requests cannot be moved back one by one.\n"+
-						"To roll back %s, apply %s of the Promise again: Kratix re-runs every request's workflow, and Turnstile takes them\n"+
-						"through the same turnstile and health gates, one at a time, as a new rollout. Meanwhile, pause the rollout (kubectl turnstile pause %s)\n"+
-						"to stop more requests from upgrading.", args[0], previous, args[0])}
-			}
-			return "", &exitError{code: 1, msg: fmt.Sprintf(
-				"This Kratix has ResourceBindings. Moving them back is not automated yet: set spec.version of the bindings of the requests\n"+
-					"that reached %s back to %s (kubectl get resourcebindings -l kratix.io/promise-name=%s); Turnstile gates their re-runs.",
-				view.Rollout.Target, previous, args[0])}
+	return action(e, "rollback PROMISE", "Move the requests this rollout touched back to the previous version, through the turnstile",
+		`rollback ends the rollout of the current version (as abort does) and, where Kratix has
+ResourceBindings, moves the binding of every request this rollout touched back to the previous
+version. Kratix re-runs those requests, and Turnstile takes them through the same turnstile and
+gates, one at a time, as the rollout of the previous version. Where Kratix has no
+ResourceBindings it explains what to do instead.`, cobra.ExactArgs(1),
+		func(ctx context.Context, c *clients, ts *turnstile.Turnstile, args []string, who string) (string, error) {
+			return e.rollback(ctx, c, ts, args[0], who)
 		})
 }
 
-func hasResourceBindings(ctx context.Context, c *clients) bool {
-	list, err := c.dynamic.Resource(promisesGVR.GroupVersion().WithResource("resourcebindings")).List(ctx, metav1.ListOptions{Limit: 1})
-	return err == nil && list != nil
+func (e *env) rollback(ctx context.Context, c *clients, ts *turnstile.Turnstile, promise, who string) (string, error) {
+	view, err := ts.Inspect(ctx)
+	if err != nil {
+		return "", err
+	}
+	target, previous := view.Rollout.Target, view.Rollout.Previous
+	list, ok, err := bindings.List(ctx, c.dynamic, promise, e.requestNamespace(), "")
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return "", &exitError{code: 1, msg: fmt.Sprintf(
+			"This Kratix has no ResourceBindings (they came with PromiseRevisions in later Kratix releases), so requests cannot be moved back one by one.\n"+
+				"To roll back %s, apply %s of the Promise again: Kratix re-runs every request's workflow, and Turnstile takes them\n"+
+				"through the same turnstile and health gates, one at a time, as a new rollout. Meanwhile, pause the rollout (kubectl turnstile pause %s)\n"+
+				"to stop more requests from upgrading.", promise, orDefaultVersion(previous), promise)}
+	}
+	if target == "" || previous == "" {
+		return "", fmt.Errorf("the rollout of %s has no previous version recorded to go back to", promise)
+	}
+	if view.Rollout.AbortedVersion != target {
+		if _, err := ts.Abort(ctx, who); err != nil {
+			return "", err
+		}
+	}
+	gvr, err := requestsOf(ctx, c, promise)
+	if err != nil {
+		return "", err
+	}
+	requests, err := c.dynamic.Resource(gvr).Namespace(e.requestNamespace()).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return "", fmt.Errorf("listing the requests of %s: %w", promise, err)
+	}
+	touched := map[string]bool{}
+	for _, u := range requests.Items {
+		status, _ := u.Object["status"].(map[string]any)
+		if st, ok := rollout.StatusFrom(status); ok && st.Version == target && st.Phase != rollout.PhaseWaiting {
+			touched[u.GetNamespace()+"/"+u.GetName()] = true
+		}
+	}
+	var moved []string
+	for _, b := range list {
+		key := b.Namespace + "/" + b.Request
+		if !touched[key] {
+			continue
+		}
+		if err := bindings.Move(ctx, c.dynamic, b, previous); err != nil {
+			return "", err
+		}
+		moved = append(moved, key)
+	}
+	if len(moved) == 0 {
+		return fmt.Sprintf("aborted the rollout of %s to %s; no request had reached it", promise, target), nil
+	}
+	sort.Strings(moved)
+	return fmt.Sprintf("aborted the rollout of %s to %s and moved %d request(s) back to %s, through the turnstile: %s",
+		promise, target, len(moved), previous, strings.Join(moved, ", ")), nil
+}
+
+func orDefaultVersion(v string) string {
+	if v == "" {
+		return "the previous version"
+	}
+	return v
 }

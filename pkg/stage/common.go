@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/kratix-turnstile/turnstile/pkg/bindings"
 	"github.com/kratix-turnstile/turnstile/pkg/kube"
 	"github.com/kratix-turnstile/turnstile/pkg/pipeline"
 	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
@@ -174,11 +175,18 @@ var promisesGVR = schema.GroupVersionResource{Group: "platform.kratix.io", Versi
 // PromiseVersionLabel is Kratix's version label on a Promise.
 const PromiseVersionLabel = "kratix.io/promise-version"
 
-// targetVersion names the rollout: the flag, else the Promise's version label, else a hash of
-// the Promise's spec, so that any change to the Promise starts a new rollout.
+// targetVersion names the rollout: the flag; else the version the request's ResourceBinding pins
+// it to, in Kratix releases that have them (so that moving bindings back rolls back through the
+// turnstile); else the Promise's version label; else a hash of the Promise's spec, so that any
+// change to the Promise starts a new rollout.
 func (r *run) targetVersion(ctx context.Context, flag string) (string, error) {
 	if flag != "" {
 		return flag, nil
+	}
+	if v, ok, err := bindings.Version(ctx, r.dynamic, r.env.Promise, r.request.Namespace, r.request.Name); err != nil {
+		return "", fmt.Errorf("finding the target version (or set %s): %w", EnvName("target-version"), err)
+	} else if ok {
+		return v, nil
 	}
 	p, err := r.dynamic.Resource(promisesGVR).Get(ctx, r.env.Promise, metav1.GetOptions{})
 	if err != nil {
