@@ -36,7 +36,8 @@ type Runner struct {
 	Kube dynamic.Interface
 	// Mapper resolves kinds to resources for kube checks.
 	Mapper *restmapper.DeferredDiscoveryRESTMapper
-	Clock  clock.PassiveClock
+	// Clock times the checks; the real clock when nil.
+	Clock clock.PassiveClock
 
 	mu      sync.Mutex
 	clients map[string]*http.Client
@@ -44,12 +45,13 @@ type Runner struct {
 
 // Run runs one check once, within its timeout.
 func (r *Runner) Run(ctx context.Context, c Check) Result {
-	if r.Clock == nil {
-		r.Clock = clock.RealClock{}
+	clk := r.Clock
+	if clk == nil {
+		clk = clock.RealClock{}
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout.Duration)
 	defer cancel()
-	start := r.Clock.Now()
+	start := clk.Now()
 	var res Result
 	switch {
 	case c.HTTP != nil:
@@ -61,7 +63,7 @@ func (r *Runner) Run(ctx context.Context, c Check) Result {
 	case c.Prometheus != nil:
 		res = r.runPrometheus(ctx, c.Prometheus)
 	}
-	res.Latency = r.Clock.Since(start)
+	res.Latency = clk.Since(start)
 	if !res.Pass && ctx.Err() != nil {
 		res.Err = fmt.Sprintf("timed out after %s", c.Timeout.Duration)
 	}

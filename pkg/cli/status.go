@@ -91,7 +91,7 @@ func runStatus(ctx context.Context, e *env, f *statusFlags, args []string, out i
 		if !f.watch {
 			return nil
 		}
-		if err := e.waitForChange(ctx, c, gvr, rv); err != nil {
+		if err := e.waitForChange(ctx, c, promise, gvr, rv); err != nil {
 			if ctx.Err() != nil {
 				return &exitError{code: 2, msg: fmt.Sprintf("timed out after %s: the rollout of %s is still progressing", f.timeout, promise)}
 			}
@@ -129,7 +129,7 @@ func (e *env) report(ctx context.Context, c *clients, ts *turnstile.Turnstile, p
 }
 
 // waitForChange blocks until a request of the Promise or a Lease of its turnstile changes.
-func (e *env) waitForChange(ctx context.Context, c *clients, gvr schema.GroupVersionResource, rv [2]string) error {
+func (e *env) waitForChange(ctx context.Context, c *clients, promise string, gvr schema.GroupVersionResource, rv [2]string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	requests, err := c.dynamic.Resource(gvr).Namespace(e.requestNamespace()).Watch(ctx, metav1.ListOptions{ResourceVersion: rv[0]})
@@ -137,7 +137,7 @@ func (e *env) waitForChange(ctx context.Context, c *clients, gvr schema.GroupVer
 		return fmt.Errorf("watching requests: %w", err)
 	}
 	defer requests.Stop()
-	leases, err := c.leases.Leases(e.slotNamespace).Watch(ctx, metav1.ListOptions{ResourceVersion: rv[1]})
+	leases, err := c.leases.Leases(e.slotNamespace).Watch(ctx, metav1.ListOptions{ResourceVersion: rv[1], LabelSelector: turnstile.LabelPromise + "=" + promise})
 	if err != nil {
 		return fmt.Errorf("watching the turnstile: %w", err)
 	}

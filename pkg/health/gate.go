@@ -64,10 +64,9 @@ func (g *Gate) verdict(now time.Time, o Observation) Verdict {
 		if !now.Before(passAt) {
 			return Verdict{Passed: true, Message: fmt.Sprintf("healthy for %s: %s", g.MinHealthy, o.Summary)}
 		}
-		v := Verdict{PassAt: passAt, Message: fmt.Sprintf("healthy for %s of %s: %s",
+		// A soak under way is not failed by the deadline: it is about to pass.
+		return Verdict{PassAt: passAt, Message: fmt.Sprintf("healthy for %s of %s: %s",
 			now.Sub(g.healthySince).Round(time.Second), g.MinHealthy, o.Summary)}
-		v.Failed = g.pastDeadline(now)
-		return v
 	}
 	if g.FailureThreshold > 0 && g.failures >= g.FailureThreshold {
 		return Verdict{Failed: true, Message: fmt.Sprintf("unhealthy %d times in a row: %s", g.failures, o.Summary)}

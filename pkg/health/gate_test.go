@@ -91,6 +91,8 @@ func TestGate(t *testing.T) {
 		{"a good reading resets the failure count", []step{
 			{0, ptr(bad("1")), "wait"}, {1 * time.Second, ptr(bad("2")), "wait"}, {2 * time.Second, ptr(good("3")), "wait"},
 			{3 * time.Second, ptr(bad("4")), "wait"}}},
+		{"a soak under way at the deadline is not failed by it", []step{
+			{9*time.Minute + 50*time.Second, ptr(good("1")), "wait"}, {10 * time.Minute, nil, "wait"}, {10*time.Minute + 20*time.Second, nil, "pass"}}},
 		{"fails at the deadline without a good reading", []step{
 			{0, ptr(pending), "wait"}, {10 * time.Minute, nil, "fail"}}},
 		{"a failed upgrade that recovers passes", []step{

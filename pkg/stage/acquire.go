@@ -100,7 +100,11 @@ func runAcquire(ctx context.Context, cmd *command, out io.Writer, f *acquireFlag
 	if errors.As(err, &waiting) && ctx.Err() == nil {
 		msg := waiting.Wait.Message()
 		r.out.printf("still waiting after %s: asking Kratix to retry in %s", f.wait, f.retryAfter)
-		if err := r.write(report{Phase: PhaseWaiting, Version: target, Position: waiting.Wait.Position + 1, Since: start, Message: msg}); err != nil {
+		since := waiting.Wait.Arrival // when it joined the queue, not this retry
+		if since.IsZero() {
+			since = start
+		}
+		if err := r.write(report{Phase: PhaseWaiting, Version: target, Position: waiting.Wait.Position + 1, Since: since, Message: msg}); err != nil {
 			return err
 		}
 		return r.pipe.WriteRetryAfter(f.retryAfter, msg)

@@ -2,6 +2,7 @@ package stage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -68,6 +69,9 @@ func (f *awaitFlags) validate() error {
 	case f.minSample < 1:
 		return fmt.Errorf("--gate-min-sample must be at least 1, got %d", f.minSample)
 	}
+	if f.wait > 0 && f.minHealthy >= f.wait {
+		return fmt.Errorf("--min-healthy (%s) must be shorter than --wait (%s): a soak cannot span two runs", f.minHealthy, f.wait)
+	}
 	if _, err := labels.Parse(f.gateSelector); err != nil {
 		return fmt.Errorf("--gate-selector %q: %w", f.gateSelector, err)
 	}
@@ -132,6 +136,12 @@ func runAwait(ctx context.Context, cmd *command, out io.Writer, f *awaitFlags) e
 		where = "holding " + a.slot.Name
 	}
 	r.out.printf("%s: verifying %s (%s): fresh since %s, soak %s", r.request, a.target, where, a.since.UTC().Format(time.RFC3339), f.minHealthy)
+	// Renew at the start of every run: with retryAfter, a run may be too short for the ticker.
+	if a.held && time.Since(a.slot.RenewTime) > f.leaseDuration/3 {
+		if err := a.renew(ctx); err != nil {
+			return err
+		}
+	}
 	return a.watch(ctx)
 }
 
@@ -139,7 +149,11 @@ func runAwait(ctx context.Context, cmd *command, out io.Writer, f *awaitFlags) e
 func (a *awaiting) watch(ctx context.Context) error {
 	objects := a.dynamic.Resource(a.request.GroupVersionResource).Namespace(a.request.Namespace)
 	budget := newTimer(a.flags.wait)
-	renew := time.NewTicker(a.flags.leaseDuration / 3)
+	renewEvery := a.flags.leaseDuration / 3
+	if a.flags.wait > 0 {
+		renewEvery = min(renewEvery, a.flags.wait/2)
+	}
+	renew := time.NewTicker(renewEvery)
 	defer renew.Stop()
 	var (
 		live     *unstructured.Unstructured
@@ -184,13 +198,18 @@ func (a *awaiting) watch(ctx context.Context) error {
 		if verdict.Failed && !a.failed {
 			a.fail(ctx, verdict)
 		}
-		recheck := newTimer(time.Until(earliestOf(verdict.PassAt, a.gate.Deadline)))
+		recheck := newTimer(time.Until(a.recheckAt(verdict)))
 		select {
 		case ev, ok := <-events.ResultChan():
 			switch {
 			case !ok:
 				events.Stop()
 				events = nil
+				select { // the watch ended (history expired, or an error): read afresh shortly
+				case <-ctx.Done():
+					return context.Cause(ctx)
+				case <-time.After(time.Second):
+				}
 			case ev.Type == watch.Deleted:
 				return fmt.Errorf("%s was deleted while its upgrade was being verified", a.request.Key())
 			default:
@@ -202,7 +221,7 @@ func (a *awaiting) watch(ctx context.Context) error {
 			verdict = a.gate.At(time.Now(), last)
 		case <-renew.C:
 			if a.held {
-				if _, err := a.turn.Renew(ctx, a.request); err != nil {
+				if err := a.renew(ctx); err != nil {
 					return err
 				}
 			}
@@ -219,10 +238,15 @@ func (a *awaiting) watch(ctx context.Context) error {
 func (a *awaiting) pass(ctx context.Context, v health.Verdict) error {
 	msg := fmt.Sprintf("upgraded to %s: %s", a.target, v.Message)
 	if a.held {
-		if _, err := a.turn.Release(ctx, a.request); err != nil {
+		_, err := a.turn.Release(ctx, a.request)
+		switch {
+		case errors.Is(err, turnstile.ErrNotHeld):
+			msg += "; its slot had already been released"
+		case err != nil:
 			return err
+		default:
+			msg += "; released " + a.slot.Name
 		}
-		msg += "; released " + a.slot.Name
 	}
 	a.out.printf("%s", msg)
 	a.events.emit(ctx, corev1.EventTypeNormal, "Upgraded", msg)
@@ -263,6 +287,29 @@ func (a *awaiting) handBack(v health.Verdict) error {
 	return a.pipe.WriteRetryAfter(a.flags.retryAfter, v.Message)
 }
 
+// renew keeps the slot from expiring. A slot that is no longer held (an operator skipped the
+// request, or it expired) is not an error: verification goes on, with nothing to release.
+func (a *awaiting) renew(ctx context.Context) error {
+	_, err := a.turn.Renew(ctx, a.request)
+	if errors.Is(err, turnstile.ErrNotHeld) {
+		a.held = false
+		a.out.printf("%s no longer holds %s (skipped, or reclaimed): verifying without it", a.request, a.slot.Name)
+		return nil
+	}
+	return err
+}
+
+// recheckAt is when the verdict changes by itself: the soak ends, or the deadline passes.
+func (a *awaiting) recheckAt(v health.Verdict) time.Time {
+	if !v.PassAt.IsZero() {
+		return v.PassAt
+	}
+	if !a.failed && time.Now().Before(a.gate.Deadline) {
+		return a.gate.Deadline
+	}
+	return time.Time{}
+}
+
 // newTimer is a timer firing after d; d <= 0 means never.
 func newTimer(d time.Duration) *time.Timer {
 	if d <= 0 {
@@ -271,14 +318,4 @@ func newTimer(d time.Duration) *time.Timer {
 		return t
 	}
 	return time.NewTimer(d)
-}
-
-func earliestOf(a, b time.Time) time.Time {
-	switch {
-	case a.IsZero():
-		return b
-	case b.IsZero() || a.Before(b):
-		return a
-	}
-	return b
 }

@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/restmapper"
+	"k8s.io/utils/clock"
 
 	"github.com/kratix-turnstile/turnstile/pkg/checks"
 	"github.com/kratix-turnstile/turnstile/pkg/health"
@@ -71,7 +72,7 @@ func runCheck(ctx context.Context, cmd *command, out io.Writer, f *checkFlags) e
 	if err != nil {
 		return fmt.Errorf("creating a discovery client: %w", err)
 	}
-	runner := &checks.Runner{Kube: r.dynamic, Mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disco))}
+	runner := &checks.Runner{Kube: r.dynamic, Mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disco)), Clock: clock.RealClock{}}
 	records := r.dynamic.Resource(health.HealthRecords).Namespace(r.request.Namespace)
 	name := health.DefinitionName(r.env.Promise, r.request.Namespace, r.request.Name)
 	deadline := time.Now().Add(f.wait)
@@ -84,6 +85,9 @@ func runCheck(ctx context.Context, cmd *command, out io.Writer, f *checkFlags) e
 		return fmt.Errorf("reading HealthRecord %s/%s: %w", r.request.Namespace, name, err)
 	}
 	prev := probeStates(written)
+	if written != nil && fmt.Sprint(written.Data.Details[health.VersionKey]) != version {
+		prev = nil // the checks' counts were for another version: this one starts afresh
+	}
 	for {
 		rep := doc.Round(ctx, runner, prev, time.Now())
 		prev = rep.ProbeStates()

@@ -14,8 +14,15 @@ type HolderStatus struct {
 	// Gone: the request was deleted, or replaced by one with another uid.
 	Gone bool
 	// WorkflowFailed is why the request's Kratix configure workflow failed, if it did: its
-	// upgrade failed even though no await stage ran to say so.
+	// upgrade failed even though no await stage ran to say so. FailedAt is when.
 	WorkflowFailed string
+	FailedAt       time.Time
+}
+
+// failedDuring reports whether the holder's workflow failed during its current attempt, not in
+// an earlier one.
+func (h HolderStatus) failedDuring(s Slot) bool {
+	return h.WorkflowFailed != "" && !h.FailedAt.Before(s.AcquireTime.Truncate(time.Second))
 }
 
 type action int
@@ -49,6 +56,8 @@ type Wait struct {
 	// Paused is set when the rollout is paused or aborted; Reason says which.
 	Paused bool
 	Reason string
+	// Arrival is when this request joined the queue.
+	Arrival time.Time
 }
 
 // Message is the one line a waiting stage prints and reports.
@@ -98,7 +107,7 @@ func decide(in decideInput) decision {
 		case s.Index >= in.slots:
 		case !s.Held() || st.Gone:
 			free = append(free, s)
-		case st.WorkflowFailed != "" && s.Phase != PhaseFailed:
+		case st.failedDuring(s) && s.Phase != PhaseFailed:
 			d.unmarked = append(d.unmarked, s)
 			d.wait.Holders = append(d.wait.Holders, s)
 		case s.Phase == PhaseFailed:
@@ -115,8 +124,10 @@ func decide(in decideInput) decision {
 	if t, ok := in.view.TicketOf(in.promise, in.me); ok && t.UID == in.me.UID {
 		me.Arrival = t.Arrival
 	}
+	// Tickets for a version whose rollout was aborted are never served: they keep no place.
+	aborted := in.view.Rollout.AbortedVersion
 	queue := slices.DeleteFunc(in.view.Queue(in.now), func(t Ticket) bool {
-		return t.Holder == me.Holder
+		return t.Holder == me.Holder || (aborted != "" && t.Version == aborted)
 	})
 	position, _ := slices.BinarySearchFunc(queue, me, func(a, b Ticket) int {
 		if ticketLess(a, b) {
@@ -127,9 +138,10 @@ func decide(in decideInput) decision {
 	for _, t := range queue[:position] {
 		d.recheck = earliest(d.recheck, t.RenewTime.Add(t.Duration))
 	}
-	d.wait.Position, d.wait.Queue = position, len(queue)+1
+	d.wait.Position, d.wait.Queue, d.wait.Arrival = position, len(queue)+1, me.Arrival
 
-	switch r := in.view.Rollout; {
+	r := in.view.Rollout
+	switch {
 	case r.Paused:
 		d.wait.Paused, d.wait.Reason = true, "rollout paused"
 		if r.PauseReason != "" {
@@ -139,8 +151,9 @@ func decide(in decideInput) decision {
 	case r.AbortedVersion != "" && r.AbortedVersion == in.target:
 		d.wait.Paused, d.wait.Reason = true, fmt.Sprintf("rollout of %s aborted; a new version starts a new rollout", in.target)
 		return d
-	case r.NeedsApproval(in.me.Wave):
-		d.wait.Paused, d.wait.Reason = true, fmt.Sprintf("wave %d waits for approval: kubectl turnstile approve %s %d", in.me.Wave, in.promise, in.me.Wave)
+	}
+	if w, ok := r.NeedsApproval(in.me.Wave); ok {
+		d.wait.Paused, d.wait.Reason = true, fmt.Sprintf("wave %d waits for approval: kubectl turnstile approve %s %d", w, in.promise, w)
 		return d
 	}
 	if position < len(free) {

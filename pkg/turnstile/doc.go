@@ -20,8 +20,9 @@
 //
 // Waiters are ordered by wave (the request's turnstile.kratix.io/wave label or annotation, lower
 // first), then by arrival, then by name. The k-th waiter in that order may take the k-th free
-// slot. A newcomer finding no queue takes a free slot directly; after losing one race for it, it
-// queues like everyone else.
+// slot. Every request writes its ticket before it takes a slot, so arrival is on record for
+// everyone; a race for the same slot is settled by compare-and-swap. Tickets for an aborted
+// version keep no place, and a wave behind one waiting for approval waits too.
 //
 // # Reclaiming slots
 //

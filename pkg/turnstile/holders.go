@@ -88,7 +88,9 @@ func holderStatusOf(obj *unstructured.Unstructured) HolderStatus {
 			if msg == "" {
 				msg = "ConfigureWorkflowFailed"
 			}
-			return HolderStatus{WorkflowFailed: msg}
+			at, _ := m["lastTransitionTime"].(string)
+			failedAt, _ := time.Parse(time.RFC3339, at)
+			return HolderStatus{WorkflowFailed: msg, FailedAt: failedAt}
 		}
 	}
 	return HolderStatus{}
@@ -134,6 +136,10 @@ func (h *holderTracker) follow(slots []Slot, self Request) {
 		uid := s.HolderUID
 		go h.watcher.Watch(ctx, h.gvr, namespace, name, uid, func(st HolderStatus) {
 			h.mu.Lock()
+			if ctx.Err() != nil { // no longer followed: its news would outlive it
+				h.mu.Unlock()
+				return
+			}
 			changed := h.status[uid] != st
 			h.status[uid] = st
 			h.mu.Unlock()

@@ -25,6 +25,11 @@ func (t *Turnstile) RecordTarget(ctx context.Context, view View, target string, 
 		if a[AnnotationTarget] == target {
 			return errUnchanged
 		}
+		// A request still on the version before this rollout's (a pipeline left over from it)
+		// does not turn the rollout back; a rollback does, once the current version is aborted.
+		if a[AnnotationPrevious] == target && a[AnnotationAborted] != a[AnnotationTarget] {
+			return errUnchanged
+		}
 		if a[AnnotationTarget] != "" {
 			a[AnnotationPrevious] = a[AnnotationTarget]
 		}

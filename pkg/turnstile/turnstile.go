@@ -144,13 +144,16 @@ func (t *Turnstile) Acquire(ctx context.Context, req Request, opts AcquireOption
 		switch {
 		case d.action == actTake && mine == nil:
 			// Queue first, even with the slot free: the ticket fixes this request's arrival for
-			// everyone else, so a burst of arrivals does not race for the slot.
+			// everyone else, so the order of a burst of arrivals is theirs, not the race's.
 			tk, err := t.putTicket(ctx, req, opts.Target, stale, hadStale, now)
 			if err != nil {
 				return nil, err
 			}
-			mine = tk
-			continue
+			if tk != nil {
+				mine = tk
+				continue
+			}
+			// Someone else wrote the ticket first: wait for the watch to bring it.
 		case d.action == actTake || d.action == actReenter:
 			if d.action == actTake {
 				if err := t.RecordTarget(ctx, view, opts.Target, opts.ApprovalWaves); err != nil {
@@ -165,9 +168,8 @@ func (t *Turnstile) Acquire(ctx context.Context, req Request, opts AcquireOption
 				return nil, err
 			}
 			if mine != nil {
-				if err := t.deleteTicket(ctx, *mine); err != nil {
-					return nil, err
-				}
+				// The slot is held: a ticket left behind by a failed delete only expires.
+				_ = t.deleteTicket(ctx, *mine)
 			}
 			return &Grant{Slot: slot, Reentered: d.action == actReenter, Waited: t.cfg.Clock.Since(start)}, nil
 		case mine == nil || !mine.RenewTime.Add(t.cfg.LeaseDuration/3).After(now):
@@ -175,7 +177,9 @@ func (t *Turnstile) Acquire(ctx context.Context, req Request, opts AcquireOption
 			if err != nil {
 				return nil, err
 			}
-			mine = tk
+			if tk != nil {
+				mine = tk
+			}
 		}
 		if !reported || d.wait.Position != last.Position || d.wait.Message() != last.Message() {
 			last, reported = d.wait, true
@@ -184,7 +188,10 @@ func (t *Turnstile) Acquire(ctx context.Context, req Request, opts AcquireOption
 			}
 		}
 		if err := w.next(ctx, t.cfg.Clock, earliest(d.recheck, now.Add(t.cfg.LeaseDuration/3))); err != nil {
-			return nil, &WaitingError{Wait: last, Err: err}
+			if ctx.Err() != nil {
+				return nil, &WaitingError{Wait: last, Err: err}
+			}
+			return nil, err // the watch failed for good (Forbidden): not a wait that ran out
 		}
 	}
 }

@@ -79,9 +79,16 @@ type Rollout struct {
 	ChangedBy      string
 }
 
-// NeedsApproval reports whether a wave waits for an operator before it starts.
-func (r Rollout) NeedsApproval(wave int) bool {
-	return slices.Contains(r.ApprovalWaves, wave) && !slices.Contains(r.Approved, wave)
+// NeedsApproval is the lowest wave, at or below this one, that waits for an operator's
+// approval; ok is false when none does. A wave behind an unapproved one waits too, even with
+// slots free.
+func (r Rollout) NeedsApproval(wave int) (blocking int, ok bool) {
+	for _, w := range slices.Sorted(slices.Values(r.ApprovalWaves)) {
+		if w <= wave && !slices.Contains(r.Approved, w) {
+			return w, true
+		}
+	}
+	return 0, false
 }
 
 // View is the state of one Promise's turnstile, read from its Leases.

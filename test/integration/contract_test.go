@@ -98,6 +98,8 @@ var _ = ginkgo.Describe("the stages and the Kratix contract", ginkgo.Label("area
 		ginkgo.Entry("an invalid duration flag", "acquire", stageOpts{args: []string{"--wait=soon"}}, nil, `invalid argument "soon" for "--wait"`),
 		ginkgo.Entry("an invalid duration variable", "await", stageOpts{env: map[string]string{"TURNSTILE_MIN_HEALTHY": "1 minute"}}, nil,
 			`invalid TURNSTILE_MIN_HEALTHY="1 minute"`),
+		ginkgo.Entry("a soak no run can complete", "await", stageOpts{env: map[string]string{"TURNSTILE_WAIT": "60s", "TURNSTILE_MIN_HEALTHY": "2m"}}, nil,
+			"--min-healthy (2m0s) must be shorter than --wait (1m0s)"),
 		ginkgo.Entry("N < 1", "acquire", stageOpts{args: []string{"--slots=0"}}, nil, "--slots must be at least 1, got 0"),
 		ginkgo.Entry("an unknown flag", "await", stageOpts{args: []string{"--frobnicate"}}, nil, "unknown flag: --frobnicate"),
 		ginkgo.Entry("a bad wave label", "acquire", stageOpts{}, map[string]string{turnstile.WaveKey: "first"}, `turnstile.kratix.io/wave="first"`),

@@ -64,7 +64,7 @@ var _ = ginkgo.Describe("await's health gate", ginkgo.Label("area:turnstile", "a
 
 	ginkgo.It("keeps the slot of an unhealthy upgrade, says why, and lets it through once it heals", ginkgo.SpecTimeout(time.Minute), func(ctx context.Context) {
 		setHealth(ctx, holder, "unhealthy", time.Now(), "v2")
-		failing := stageOpts{slotNamespace: slotNS, env: map[string]string{"TURNSTILE_WAIT": "3s", "TURNSTILE_FAILURE_THRESHOLD": "1"}}
+		failing := stageOpts{slotNamespace: slotNS, env: map[string]string{"TURNSTILE_WAIT": "3s", "TURNSTILE_FAILURE_THRESHOLD": "1", "TURNSTILE_MIN_HEALTHY": "1s"}}
 		s := runStage(ctx, "await", holder, 0, failing)
 
 		gomega.Expect(s.turnstileStatus()).To(gomega.HaveKeyWithValue("phase", "Failed"))
@@ -90,7 +90,7 @@ var _ = ginkgo.Describe("await's health gate", ginkgo.Label("area:turnstile", "a
 
 	ginkgo.It("fails an upgrade that is not healthy by the progress deadline", func(ctx context.Context) {
 		s := runStage(ctx, "await", holder, 0, stageOpts{slotNamespace: slotNS, env: map[string]string{
-			"TURNSTILE_WAIT": "4s", "TURNSTILE_PROGRESS_DEADLINE": "1s",
+			"TURNSTILE_WAIT": "4s", "TURNSTILE_PROGRESS_DEADLINE": "1s", "TURNSTILE_MIN_HEALTHY": "1s",
 		}})
 		gomega.Expect(s.turnstileStatus()).To(gomega.HaveKeyWithValue("phase", "Failed"))
 		gomega.Expect(s.turnstileStatus()["message"]).To(gomega.ContainSubstring("progress deadline"))
@@ -111,7 +111,8 @@ var _ = ginkgo.Describe("the ratio gates", ginkgo.Label("area:turnstile", "area:
 	only := func() map[string]string { return map[string]string{"gates-spec": ns} }
 	awaitOpts := func() stageOpts {
 		return stageOpts{slotNamespace: slotNS, env: map[string]string{
-			"TURNSTILE_WAIT": "3s", "TURNSTILE_FAILURE_THRESHOLD": "1", "TURNSTILE_GATES": "true", "TURNSTILE_GATE_SELECTOR": "gates-spec=" + ns}}
+			"TURNSTILE_WAIT": "3s", "TURNSTILE_FAILURE_THRESHOLD": "1", "TURNSTILE_MIN_HEALTHY": "1s",
+			"TURNSTILE_GATES": "true", "TURNSTILE_GATE_SELECTOR": "gates-spec=" + ns}}
 	}
 	failFifth := func(ctx context.Context, untouched int, untouchedHealth string) *stage {
 		ginkgo.GinkgoHelper()
