@@ -33,6 +33,16 @@ type Verdict struct {
 	Message string
 }
 
+// Restore carries the failure count and the last reading over from an earlier run of the
+// same upgrade, so that readings in a row span runs. The soak is not carried over: what
+// happened between runs was not watched.
+func (g *Gate) Restore(failures int, lastKey string) {
+	g.failures, g.lastKey = failures, lastKey
+}
+
+// Failures is the count of bad readings in a row, and the last reading's key, to carry over.
+func (g *Gate) Failures() (int, string) { return g.failures, g.lastKey }
+
 // Observe takes one reading at now.
 func (g *Gate) Observe(now time.Time, o Observation) Verdict {
 	repeated := o.Key != "" && o.Key == g.lastKey

@@ -28,6 +28,10 @@ type Status struct {
 	Position int // 1 = next in line; 0 when not waiting
 	Since    time.Time
 	Message  string
+	// Failures and Reading carry await's count of unhealthy readings in a row, and the last
+	// reading seen, from one run of the stage to the next (Kratix's retryAfter).
+	Failures int
+	Reading  string
 }
 
 // Map is the block as status.yaml and the status subresource hold it.
@@ -42,7 +46,23 @@ func (s Status) Map() map[string]any {
 	if s.Position > 0 {
 		m["position"] = int64(s.Position)
 	}
+	if s.Failures > 0 {
+		m["failures"] = int64(s.Failures)
+	}
+	if s.Reading != "" {
+		m["reading"] = s.Reading
+	}
 	return m
+}
+
+func number(v any) int {
+	switch n := v.(type) {
+	case int64:
+		return int(n)
+	case float64:
+		return int(n)
+	}
+	return 0
 }
 
 // StatusFrom reads the block from an object's status map.
@@ -56,12 +76,8 @@ func StatusFrom(status map[string]any) (Status, bool) {
 	s.Version, _ = m["version"].(string)
 	s.Slot, _ = m["slot"].(string)
 	s.Message, _ = m["message"].(string)
-	switch p := m["position"].(type) {
-	case int64:
-		s.Position = int(p)
-	case float64:
-		s.Position = int(p)
-	}
+	s.Position, s.Failures = number(m["position"]), number(m["failures"])
+	s.Reading, _ = m["reading"].(string)
 	if since, ok := m["since"].(string); ok {
 		s.Since, _ = time.Parse(time.RFC3339, since)
 	}

@@ -7,7 +7,7 @@ import (
 
 func TestStatusRoundTrip(t *testing.T) {
 	since := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
-	want := Status{Phase: PhaseWaiting, Version: "v2", Slot: "s", Position: 3, Since: since, Message: "m"}
+	want := Status{Phase: PhaseWaiting, Version: "v2", Slot: "s", Position: 3, Since: since, Message: "m", Failures: 2, Reading: "a=unhealthy@1"}
 	m := want.Map()
 	if m["position"] != int64(3) || m["since"] != "2026-11-22T12:00:00Z" {
 		t.Errorf("Map() = %v", m)

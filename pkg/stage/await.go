@@ -130,6 +130,10 @@ func runAwait(ctx context.Context, cmd *command, out io.Writer, f *awaitFlags) e
 		}
 	}
 	a.gate = &health.Gate{MinHealthy: f.minHealthy, FailureThreshold: f.failureThreshold, Deadline: a.since.Add(f.progressDeadline)}
+	// An earlier run of this same attempt handed back its count of bad readings in a row.
+	if st, ok := rollout.StatusFrom(statusOf(r.object)); ok && st.Version == a.target && st.Since.Unix() == a.since.Unix() && st.Failures > 0 {
+		a.gate.Restore(st.Failures, st.Reading)
+	}
 	a.fresh = health.Freshness{Since: a.since, Version: a.target}
 	where := "holding no slot"
 	if a.held {
@@ -281,10 +285,19 @@ func (a *awaiting) handBack(v health.Verdict) error {
 		phase = PhaseFailed
 	}
 	a.out.printf("still %s after %s: asking Kratix to retry in %s", phase, a.flags.wait, a.flags.retryAfter)
-	if err := a.write(report{Phase: phase, Version: a.target, Slot: a.slot.Name, Since: a.since, Message: v.Message}); err != nil {
+	failures, reading := a.gate.Failures()
+	if err := a.write(report{Phase: phase, Version: a.target, Slot: a.slot.Name, Since: a.since, Message: v.Message,
+		Failures: failures, Reading: reading}); err != nil {
 		return err
 	}
 	return a.pipe.WriteRetryAfter(a.flags.retryAfter, v.Message)
+}
+
+// statusOf is the request's status as object.yaml has it.
+func statusOf(obj interface{ GetValue(string) (any, error) }) map[string]any {
+	v, _ := obj.GetValue("status")
+	m, _ := v.(map[string]any)
+	return m
 }
 
 // renew keeps the slot from expiring. A slot that is no longer held (an operator skipped the

@@ -88,6 +88,22 @@ var _ = ginkgo.Describe("await's health gate", ginkgo.Label("area:turnstile", "a
 		gomega.Expect(eventReasons(ctx, holder)).To(gomega.ContainElement(corev1.EventTypeNormal + "/Upgraded"))
 	})
 
+	ginkgo.It("counts unhealthy readings in a row across runs (retryAfter)", func(ctx context.Context) {
+		opts := stageOpts{slotNamespace: slotNS, env: map[string]string{
+			"TURNSTILE_WAIT": "2s", "TURNSTILE_FAILURE_THRESHOLD": "2", "TURNSTILE_MIN_HEALTHY": "1s"}}
+		setHealth(ctx, holder, "unhealthy", time.Now(), "v2")
+		first := runStage(ctx, "await", holder, 0, opts)
+		gomega.Expect(first.turnstileStatus()).To(gomega.And(
+			gomega.HaveKeyWithValue("phase", "Verifying"), gomega.HaveKeyWithValue("failures", 1.0)))
+		// Kratix's status-writer merges status.yaml into the request when the pipeline ends.
+		patchStatus(ctx, holder, map[string]any{"turnstile": first.turnstileStatus()})
+
+		setHealth(ctx, holder, "unhealthy", time.Now().Add(time.Second), "v2")
+		second := runStage(ctx, "await", holder, 0, opts)
+		gomega.Expect(second.turnstileStatus()).To(gomega.HaveKeyWithValue("phase", "Failed"), "the second reading in a row, in another run")
+		gomega.Expect(second.turnstileStatus()["message"]).To(gomega.ContainSubstring("unhealthy 2 times in a row"))
+	})
+
 	ginkgo.It("fails an upgrade that is not healthy by the progress deadline", func(ctx context.Context) {
 		s := runStage(ctx, "await", holder, 0, stageOpts{slotNamespace: slotNS, env: map[string]string{
 			"TURNSTILE_WAIT": "4s", "TURNSTILE_PROGRESS_DEADLINE": "1s", "TURNSTILE_MIN_HEALTHY": "1s",
