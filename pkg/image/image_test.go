@@ -2,6 +2,7 @@ package image
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -18,8 +19,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
 const testVersion = "v0.0.0-test"
@@ -194,7 +197,9 @@ func TestStageImageRuns(t *testing.T) {
 	if err := os.Chmod(root, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	unpack(t, img, root)
+	if err := Unpack(img, root); err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command("/usr/local/bin/turnstile", "version")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: root, Credential: &syscall.Credential{Uid: NonRoot, Gid: NonRoot}}
 	cmd.Dir = "/"
@@ -208,34 +213,37 @@ func TestStageImageRuns(t *testing.T) {
 	}
 }
 
-func unpack(t *testing.T, img v1.Image, root string) {
-	t.Helper()
-	rc := mutate.Extract(img)
-	defer rc.Close()
-	tr := tar.NewReader(rc)
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		path := filepath.Join(root, filepath.Clean("/"+hdr.Name))
-		if hdr.Typeflag == tar.TypeDir {
-			if err := os.MkdirAll(path, os.FileMode(hdr.Mode)); err != nil {
+func TestUnpackRefusesLinks(t *testing.T) {
+	tests := []struct {
+		name string
+		hdr  tar.Header
+		want string
+	}{
+		{"a link", tar.Header{Name: "etc", Typeflag: tar.TypeSymlink, Linkname: "/etc"}, "is a link"},
+		{"a hard link", tar.Header{Name: "x", Typeflag: tar.TypeLink, Linkname: "y"}, "is a link"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			tw := tar.NewWriter(&buf)
+			hdr := tt.hdr
+			if err := tw.WriteHeader(&hdr); err != nil {
 				t.Fatal(err)
 			}
-			continue
-		}
-		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, os.FileMode(hdr.Mode))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := io.Copy(f, tr); err != nil {
-			t.Fatal(err)
-		}
-		f.Close()
+			tw.Close()
+			data := buf.Bytes()
+			l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			img, err := mutate.AppendLayers(empty.Image, l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := Unpack(img, t.TempDir()); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Unpack() error = %v, want %q", err, tt.want)
+			}
+		})
 	}
 }
 
