@@ -230,7 +230,9 @@ func TestUnpackRefusesLinks(t *testing.T) {
 			if err := tw.WriteHeader(&hdr); err != nil {
 				t.Fatal(err)
 			}
-			tw.Close()
+			if err := tw.Close(); err != nil {
+				t.Fatal(err)
+			}
 			data := buf.Bytes()
 			l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
 			if err != nil {
