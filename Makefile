@@ -35,8 +35,9 @@ help: ## Show this help.
 
 .PHONY: demo
 demo: ## Run the local progressive-rollout demo (real Kratix, no Docker).
-	@echo "make demo: the local progressive-rollout demo is not built yet." >&2
-	@echo "Today 'make test' runs the turnstile against a real kube-apiserver; the demo lands with the end-to-end harness." >&2
+	@echo "make demo: the local progressive-rollout demo (no Docker) is not built yet." >&2
+	@echo "With Docker and kind, 'make kind-up kind-demo' shows the same rollout on a kind cluster;" >&2
+	@echo "'make test' runs the turnstile, the stages and the agent against a real kube-apiserver." >&2
 	@exit 2
 
 .PHONY: test
