@@ -35,6 +35,8 @@ var _ HolderWatcher = DynamicHolders{}
 // Watch implements HolderWatcher.
 func (d DynamicHolders) Watch(ctx context.Context, gvr schema.GroupVersionResource, namespace, name string, uid types.UID, report func(HolderStatus)) {
 	objects := d.Client.Resource(gvr).Namespace(namespace)
+	// A watch that ends before telling anything (forbidden, say) is retried ever more slowly.
+	backoff := time.Second
 	for ctx.Err() == nil {
 		obj, err := objects.Get(ctx, name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
@@ -55,6 +57,7 @@ func (d DynamicHolders) Watch(ctx context.Context, gvr schema.GroupVersionResour
 			return
 		}
 		for ev := range rw.ResultChan() {
+			backoff = time.Second
 			u, ok := ev.Object.(*unstructured.Unstructured)
 			if !ok {
 				continue // a watch error: the retry watcher ends and the loop reads afresh
@@ -69,8 +72,9 @@ func (d DynamicHolders) Watch(ctx context.Context, gvr schema.GroupVersionResour
 		rw.Stop()
 		select {
 		case <-ctx.Done():
-		case <-time.After(time.Second):
+		case <-time.After(backoff):
 		}
+		backoff = min(2*backoff, 30*time.Second)
 	}
 }
 
