@@ -34,6 +34,19 @@ type Status struct {
 	Reading  string
 }
 
+// Began reports whether the request's upgrade to target has begun: it took a slot for it,
+// whatever came of it since.
+func (s Status) Began(target string) bool {
+	if s.Version != target || target == "" {
+		return false
+	}
+	switch s.Phase {
+	case PhaseUpgrading, PhaseVerifying, PhaseUpgraded, PhaseFailed, PhaseSkipped:
+		return true
+	}
+	return false
+}
+
 // Map is the block as status.yaml and the status subresource hold it.
 func (s Status) Map() map[string]any {
 	m := map[string]any{"phase": s.Phase, "since": s.Since.UTC().Format(time.RFC3339), "message": s.Message}

@@ -23,3 +23,22 @@ func TestStatusRoundTrip(t *testing.T) {
 		t.Errorf("empty fields are written: %v", m)
 	}
 }
+
+func TestBegan(t *testing.T) {
+	tests := []struct {
+		status Status
+		want   bool
+	}{
+		{Status{Phase: PhaseUpgraded, Version: "v2"}, true},
+		{Status{Phase: PhaseFailed, Version: "v2"}, true},
+		{Status{Phase: PhaseSkipped, Version: "v2"}, true},
+		{Status{Phase: PhaseWaiting, Version: "v2"}, false},
+		{Status{Phase: PhaseUpgraded, Version: "v1"}, false},
+		{Status{}, false},
+	}
+	for _, tt := range tests {
+		if got := tt.status.Began("v2"); got != tt.want {
+			t.Errorf("%+v.Began(v2) = %v, want %v", tt.status, got, tt.want)
+		}
+	}
+}

@@ -62,13 +62,5 @@ func (a *awaiting) member(u unstructured.Unstructured) rollout.Member {
 	status, _ := u.Object["status"].(map[string]any)
 	st, _ := rollout.StatusFrom(status)
 	hs, _ := health.StatusOf(status)
-	m := rollout.Member{Unhealthy: health.Bad(hs.State)}
-	if st.Version == a.target {
-		switch st.Phase {
-		case rollout.PhaseUpgrading, rollout.PhaseVerifying, rollout.PhaseUpgraded, rollout.PhaseFailed, rollout.PhaseSkipped:
-			m.Upgraded = true
-			m.Failed = st.Phase == rollout.PhaseFailed
-		}
-	}
-	return m
+	return rollout.Member{Unhealthy: health.Bad(hs.State), Upgraded: st.Began(a.target), Failed: st.Began(a.target) && st.Phase == rollout.PhaseFailed}
 }
