@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/kratix-turnstile/turnstile/pkg/bindings"
@@ -23,6 +24,14 @@ import (
 // action is the shape of the commands that change a rollout: read the Promise, act, report.
 func action(e *env, use, short, long string, args cobra.PositionalArgs,
 	act func(ctx context.Context, c *clients, ts *turnstile.Turnstile, args []string, who string) (string, error)) *cobra.Command {
+	return actionOn(e, use, short, long, args, func(ctx context.Context, c *clients, ts *turnstile.Turnstile, _ schema.GroupVersionResource, args []string, who string) (string, error) {
+		return act(ctx, c, ts, args, who)
+	})
+}
+
+// actionOn is action for commands that also need the API of the Promise's requests.
+func actionOn(e *env, use, short, long string, args cobra.PositionalArgs,
+	act func(ctx context.Context, c *clients, ts *turnstile.Turnstile, gvr schema.GroupVersionResource, args []string, who string) (string, error)) *cobra.Command {
 	return &cobra.Command{
 		Use: use, Short: short, Long: long, Args: args,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -31,14 +40,15 @@ func action(e *env, use, short, long string, args cobra.PositionalArgs,
 			if err != nil {
 				return err
 			}
-			if _, err := requestsOf(ctx, c, args[0]); err != nil {
+			gvr, err := requestsOf(ctx, c, args[0])
+			if err != nil {
 				return err
 			}
 			ts, err := e.turnstile(c, args[0])
 			if err != nil {
 				return err
 			}
-			msg, err := act(ctx, c, ts, args, operator(ctx, c))
+			msg, err := act(ctx, c, ts, gvr, args, operator(ctx, c))
 			if err != nil {
 				return err
 			}
@@ -96,11 +106,11 @@ func newApproveCommand(e *env) *cobra.Command {
 
 func newSkipCommand(e *env) *cobra.Command {
 	var force bool
-	cmd := action(e, "skip PROMISE REQUEST", "Release a failed request's slot and mark it Skipped, so the rollout goes on",
+	cmd := actionOn(e, "skip PROMISE REQUEST", "Release a failed request's slot and mark it Skipped, so the rollout goes on",
 		`skip gives up on one request's failed upgrade: it releases the request's slot, marks its status
 Skipped, and records an Event with your name. REQUEST is NAME (in -n's namespace) or
 NAMESPACE/NAME.`, cobra.ExactArgs(2),
-		func(ctx context.Context, c *clients, ts *turnstile.Turnstile, args []string, who string) (string, error) {
+		func(ctx context.Context, c *clients, ts *turnstile.Turnstile, gvr schema.GroupVersionResource, args []string, who string) (string, error) {
 			key := args[1]
 			if !strings.Contains(key, "/") {
 				ns := e.requestNamespace()
@@ -113,18 +123,14 @@ NAMESPACE/NAME.`, cobra.ExactArgs(2),
 			if err != nil {
 				return "", err
 			}
-			return fmt.Sprintf("skipped %s: released %s", key, slot.Name), markSkipped(ctx, c, args[0], key, slot, who)
+			return fmt.Sprintf("skipped %s: released %s", key, slot.Name), markSkipped(ctx, c, gvr, key, slot, who)
 		})
 	cmd.Flags().BoolVar(&force, "force", false, "skip an upgrade that has not failed")
 	return cmd
 }
 
 // markSkipped writes Skipped into the request's status and records an Event naming the operator.
-func markSkipped(ctx context.Context, c *clients, promise, key string, slot turnstile.Slot, who string) error {
-	gvr, err := requestsOf(ctx, c, promise)
-	if err != nil {
-		return err
-	}
+func markSkipped(ctx context.Context, c *clients, gvr schema.GroupVersionResource, key string, slot turnstile.Slot, who string) error {
 	ns, name, _ := strings.Cut(key, "/")
 	msg := fmt.Sprintf("upgrade to %s skipped by %s; %s released", slot.Version, who, slot.Name)
 	st := rollout.Status{Phase: rollout.PhaseSkipped, Version: slot.Version, Since: time.Now(), Message: msg}
@@ -141,18 +147,18 @@ func markSkipped(ctx context.Context, c *clients, promise, key string, slot turn
 }
 
 func newRollbackCommand(e *env) *cobra.Command {
-	return action(e, "rollback PROMISE", "Move the requests this rollout touched back to the previous version, through the turnstile",
+	return actionOn(e, "rollback PROMISE", "Move the requests this rollout touched back to the previous version, through the turnstile",
 		`rollback ends the rollout of the current version (as abort does) and, where Kratix has
 ResourceBindings, moves the binding of every request this rollout touched back to the previous
 version. Kratix re-runs those requests, and Turnstile takes them through the same turnstile and
 gates, one at a time, as the rollout of the previous version. Where Kratix has no
 ResourceBindings it explains what to do instead.`, cobra.ExactArgs(1),
-		func(ctx context.Context, c *clients, ts *turnstile.Turnstile, args []string, who string) (string, error) {
-			return e.rollback(ctx, c, ts, args[0], who)
+		func(ctx context.Context, c *clients, ts *turnstile.Turnstile, gvr schema.GroupVersionResource, args []string, who string) (string, error) {
+			return e.rollback(ctx, c, ts, gvr, args[0], who)
 		})
 }
 
-func (e *env) rollback(ctx context.Context, c *clients, ts *turnstile.Turnstile, promise, who string) (string, error) {
+func (e *env) rollback(ctx context.Context, c *clients, ts *turnstile.Turnstile, gvr schema.GroupVersionResource, promise, who string) (string, error) {
 	view, err := ts.Inspect(ctx)
 	if err != nil {
 		return "", err
@@ -177,10 +183,6 @@ func (e *env) rollback(ctx context.Context, c *clients, ts *turnstile.Turnstile,
 			return "", err
 		}
 	}
-	gvr, err := requestsOf(ctx, c, promise)
-	if err != nil {
-		return "", err
-	}
 	requests, err := c.dynamic.Resource(gvr).Namespace(e.requestNamespace()).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return "", fmt.Errorf("listing the requests of %s: %w", promise, err)
@@ -188,7 +190,7 @@ func (e *env) rollback(ctx context.Context, c *clients, ts *turnstile.Turnstile,
 	touched := map[string]bool{}
 	for _, u := range requests.Items {
 		status, _ := u.Object["status"].(map[string]any)
-		if st, ok := rollout.StatusFrom(status); ok && st.Version == target && st.Phase != rollout.PhaseWaiting {
+		if st, _ := rollout.StatusFrom(status); st.Began(target) {
 			touched[u.GetNamespace()+"/"+u.GetName()] = true
 		}
 	}

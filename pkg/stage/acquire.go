@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/kratix-turnstile/turnstile/pkg/rollout"
 	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
 )
 
@@ -70,16 +71,16 @@ func runAcquire(ctx context.Context, cmd *command, out io.Writer, f *acquireFlag
 	if err != nil {
 		return err
 	}
-	if phase, _ := r.object.StatusField(StatusKey, "phase").(string); phase == PhaseUpgraded {
-		if v, _ := r.object.StatusField(StatusKey, "version").(string); v == target {
+	if phase, _ := r.object.StatusField(rollout.StatusKey, "phase").(string); phase == rollout.PhaseUpgraded {
+		if v, _ := r.object.StatusField(rollout.StatusKey, "version").(string); v == target {
 			r.out.printf("%s is already upgraded to %s: no slot needed", req, target)
 			return nil
 		}
 	}
 	start := time.Now()
-	if !f.gateNew && r.object.StatusField("lastSuccessfulConfigureWorkflowTime") == nil && r.object.StatusField(StatusKey) == nil {
+	if !f.gateNew && r.object.StatusField("lastSuccessfulConfigureWorkflowTime") == nil && r.object.StatusField(rollout.StatusKey) == nil {
 		r.out.printf("%s is new: its first install of %s goes straight through", req, target)
-		return r.write(report{Phase: PhaseUpgrading, Version: target, Since: start, Message: "new request: first install is not gated"})
+		return r.write(report{Phase: rollout.PhaseUpgrading, Version: target, Since: start, Message: "new request: first install is not gated"})
 	}
 
 	r.out.printf("%s wants a slot for %s (%d slot(s) in %s)", req, target, f.slots, r.turn.Namespace())
@@ -104,7 +105,7 @@ func runAcquire(ctx context.Context, cmd *command, out io.Writer, f *acquireFlag
 		if since.IsZero() {
 			since = start
 		}
-		if err := r.write(report{Phase: PhaseWaiting, Version: target, Position: waiting.Wait.Position + 1, Since: since, Message: msg}); err != nil {
+		if err := r.write(report{Phase: rollout.PhaseWaiting, Version: target, Position: waiting.Wait.Position + 1, Since: since, Message: msg}); err != nil {
 			return err
 		}
 		return r.pipe.WriteRetryAfter(f.retryAfter, msg)
@@ -119,6 +120,6 @@ func runAcquire(ctx context.Context, cmd *command, out io.Writer, f *acquireFlag
 	msg := fmt.Sprintf("%s %s for %s after %s", how, grant.Slot.Name, target, grant.Waited.Round(time.Millisecond))
 	r.out.printf("%s", msg)
 	r.events.emit(ctx, corev1.EventTypeNormal, "SlotAcquired", msg)
-	return r.write(report{Phase: PhaseUpgrading, Version: target, Slot: grant.Slot.Name, Since: grant.Slot.AcquireTime,
+	return r.write(report{Phase: rollout.PhaseUpgrading, Version: target, Slot: grant.Slot.Name, Since: grant.Slot.AcquireTime,
 		Message: "upgrading to " + target})
 }

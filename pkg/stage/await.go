@@ -116,15 +116,15 @@ func runAwait(ctx context.Context, cmd *command, out io.Writer, f *awaitFlags) e
 		}
 	}
 	if !a.held {
-		phase, _ := r.object.StatusField(StatusKey, "phase").(string)
-		version, _ := r.object.StatusField(StatusKey, "version").(string)
-		if phase == PhaseUpgraded && version == a.target {
+		phase, _ := r.object.StatusField(rollout.StatusKey, "phase").(string)
+		version, _ := r.object.StatusField(rollout.StatusKey, "version").(string)
+		if phase == rollout.PhaseUpgraded && version == a.target {
 			r.out.printf("%s is already upgraded to %s", r.request, a.target)
 			return nil
 		}
 		// A request that went straight through (a first install) is verified the same way,
 		// from when it passed acquire.
-		sinceText, _ := r.object.StatusField(StatusKey, "since").(string)
+		sinceText, _ := r.object.StatusField(rollout.StatusKey, "since").(string)
 		if a.since, err = time.Parse(time.RFC3339, sinceText); err != nil {
 			a.since = a.started
 		}
@@ -254,8 +254,8 @@ func (a *awaiting) pass(ctx context.Context, v health.Verdict) error {
 	}
 	a.out.printf("%s", msg)
 	a.events.emit(ctx, corev1.EventTypeNormal, "Upgraded", msg)
-	a.judgeGates(ctx, PhaseUpgraded)
-	return a.write(report{Phase: PhaseUpgraded, Version: a.target, Since: time.Now(), Message: msg})
+	a.judgeGates(ctx, rollout.PhaseUpgraded)
+	return a.write(report{Phase: rollout.PhaseUpgraded, Version: a.target, Since: time.Now(), Message: msg})
 }
 
 // fail marks the upgrade Failed and keeps the slot, so the rollout pauses visibly. The stage
@@ -272,17 +272,17 @@ func (a *awaiting) fail(ctx context.Context, v health.Verdict) {
 		a.out.printf("%s", msg)
 	}
 	a.events.emit(ctx, corev1.EventTypeWarning, "UpgradeFailed", msg)
-	if err := a.publish(report{Phase: PhaseFailed, Version: a.target, Slot: a.slot.Name, Since: time.Now(), Message: msg}); err != nil {
+	if err := a.publish(report{Phase: rollout.PhaseFailed, Version: a.target, Slot: a.slot.Name, Since: time.Now(), Message: msg}); err != nil {
 		a.out.printf("%s", oneLine(err.Error()))
 	}
-	a.judgeGates(ctx, PhaseFailed)
+	a.judgeGates(ctx, rollout.PhaseFailed)
 }
 
 // handBack reports where verification stands and asks Kratix to run the pipeline again later.
 func (a *awaiting) handBack(v health.Verdict) error {
-	phase := PhaseVerifying
+	phase := rollout.PhaseVerifying
 	if a.failed {
-		phase = PhaseFailed
+		phase = rollout.PhaseFailed
 	}
 	a.out.printf("still %s after %s: asking Kratix to retry in %s", phase, a.flags.wait, a.flags.retryAfter)
 	failures, reading := a.gate.Failures()

@@ -12,29 +12,19 @@ import (
 	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
 )
 
-// Aliases of the shared model, for brevity in the stages.
-const (
-	PhaseWaiting   = rollout.PhaseWaiting
-	PhaseUpgrading = rollout.PhaseUpgrading
-	PhaseVerifying = rollout.PhaseVerifying
-	PhaseUpgraded  = rollout.PhaseUpgraded
-	PhaseFailed    = rollout.PhaseFailed
-	StatusKey      = rollout.StatusKey
-)
-
 // report is the turnstile block of a request's status.
 type report = rollout.Status
 
 // write puts the report into status.yaml, for Kratix to merge when the pipeline ends.
 func (r *run) write(rep report) error {
-	return r.pipe.WriteStatusKey(StatusKey, rep.Map())
+	return r.pipe.WriteStatusKey(rollout.StatusKey, rep.Map())
 }
 
 // publish writes the report into the live request's status at once, for phases that must be
 // seen while the stage is still running (a failed upgrade that keeps its slot).
 func (r *run) publish(rep report) error {
 	sdk := kratix.New(kratix.WithObjectClient(r.dynamic.Resource(r.request.GroupVersionResource).Namespace(r.request.Namespace)))
-	status := kratix.NewStatusFromMap(map[string]any{StatusKey: rep.Map()})
+	status := kratix.NewStatusFromMap(map[string]any{rollout.StatusKey: rep.Map()})
 	if err := sdk.PublishStatus(r.object.Resource, status); err != nil {
 		return fmt.Errorf("publishing status of %s: %w", r.request.Key(), err)
 	}
