@@ -153,11 +153,9 @@ func runAwait(ctx context.Context, cmd *command, out io.Writer, f *awaitFlags) e
 func (a *awaiting) watch(ctx context.Context) error {
 	objects := a.dynamic.Resource(a.request.GroupVersionResource).Namespace(a.request.Namespace)
 	budget := newTimer(a.flags.wait)
-	renewEvery := a.flags.leaseDuration / 3
-	if a.flags.wait > 0 {
-		renewEvery = min(renewEvery, a.flags.wait/2)
-	}
-	renew := time.NewTicker(renewEvery)
+	// Within a run, a third of the lease duration; across retryAfter runs, the renewal at the
+	// start of each run keeps the slot well inside its lease.
+	renew := time.NewTicker(a.flags.leaseDuration / 3)
 	defer renew.Stop()
 	var (
 		live     *unstructured.Unstructured
