@@ -16,7 +16,7 @@ import (
 // Unpack writes an image's flattened filesystem under root, for running its entrypoint chrooted
 // there: the shipped image, not just its binary. It is for images turnstile-image builds, which
 // hold no links: a link could lead a later entry's write out of root, so links are refused, as
-// are entries that would land outside root.
+// are entries that would land outside root. Run as root, it keeps the files' owners.
 func Unpack(img v1.Image, root string) error {
 	rc := mutate.Extract(img)
 	defer rc.Close()
@@ -44,6 +44,14 @@ func Unpack(img v1.Image, root string) error {
 			return fmt.Errorf("unpacking the image: %s is a link, which images built by turnstile-image never hold", hdr.Name)
 		default:
 			continue // devices and the like have no place in these images
+		}
+		if err == nil && os.Geteuid() == 0 {
+			// Only root can give files their owners, and the image's users need them: the
+			// nonroot user's home is 0700, and its own.
+			err = os.Lchown(path, hdr.Uid, hdr.Gid)
+		}
+		if err == nil {
+			err = os.Chmod(path, mode) // the umask must not decide what the image says
 		}
 		if err != nil {
 			return fmt.Errorf("unpacking %s: %w", hdr.Name, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"time"
 
@@ -27,8 +28,7 @@ func (c *ControlPlane) startControllerManager(assets string) error {
 	if _, err := os.Stat(saKey); err != nil {
 		return fmt.Errorf("finding the apiserver's service-account signing key: %w", err)
 	}
-	c.kcm, err = startProcess(filepath.Join(c.scratch, "kube-controller-manager.log"),
-		filepath.Join(assets, "kube-controller-manager"),
+	c.kcm, err = StartProcess(exec.Command(filepath.Join(assets, "kube-controller-manager"),
 		"--kubeconfig="+kubeconfig,
 		"--leader-elect=false",
 		"--bind-address=127.0.0.1",
@@ -37,15 +37,15 @@ func (c *ControlPlane) startControllerManager(assets string) error {
 		"--root-ca-file="+ca,
 		"--use-service-account-credentials=false",
 		"--controllers=*",
-	)
+	), filepath.Join(c.scratch, "kube-controller-manager.log"))
 	if err != nil {
 		return err
 	}
 	client := c.Client()
 	err = wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 60*time.Second, true,
 		func(ctx context.Context) (bool, error) {
-			if c.kcm.exited() {
-				return false, fmt.Errorf("kube-controller-manager exited; see %s", c.kcm.log)
+			if c.kcm.Exited() {
+				return false, fmt.Errorf("kube-controller-manager exited; see %s", c.kcm.Log)
 			}
 			_, err := client.CoreV1().ServiceAccounts(metav1.NamespaceDefault).Get(ctx, "default", metav1.GetOptions{})
 			if apierrors.IsNotFound(err) {

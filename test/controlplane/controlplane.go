@@ -26,7 +26,7 @@ type ControlPlane struct {
 	Kubeconfig []byte
 
 	env     *envtest.Environment
-	kcm     *process
+	kcm     *Process
 	scratch string
 }
 
@@ -129,7 +129,7 @@ func Start(opts ...Option) (*ControlPlane, error) {
 func (c *ControlPlane) Stop() error {
 	var errs []error
 	if c.kcm != nil {
-		errs = append(errs, c.kcm.stop(10*time.Second))
+		errs = append(errs, c.kcm.Stop(10*time.Second))
 		c.kcm = nil
 	}
 	if c.env != nil {

@@ -10,27 +10,28 @@ import (
 	"time"
 )
 
-// process is a child process whose output goes to a log file, killed with its parent.
-type process struct {
+// Process is a child process whose output goes to a log file, killed with its parent.
+type Process struct {
 	cmd  *exec.Cmd
 	done chan error
-	log  string
+	// Log is the file its output goes to.
+	Log string
 }
 
-func startProcess(logPath, bin string, args ...string) (*process, error) {
+// StartProcess starts cmd in a process group of its own, its output to a new file at logPath.
+func StartProcess(cmd *exec.Cmd, logPath string) (*Process, error) {
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, fmt.Errorf("creating log %s: %w", logPath, err)
 	}
-	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// Pdeathsig: a test binary that dies without cleaning up must not leave this running.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
-		return nil, fmt.Errorf("starting %s: %w", filepath.Base(bin), err)
+		return nil, fmt.Errorf("starting %s: %w", filepath.Base(cmd.Path), err)
 	}
-	p := &process{cmd: cmd, done: make(chan error, 1), log: logPath}
+	p := &Process{cmd: cmd, done: make(chan error, 1), Log: logPath}
 	go func() {
 		p.done <- cmd.Wait()
 		logFile.Close()
@@ -38,8 +39,8 @@ func startProcess(logPath, bin string, args ...string) (*process, error) {
 	return p, nil
 }
 
-// exited reports whether the process has ended, without waiting.
-func (p *process) exited() bool {
+// Exited reports whether the process has ended, without waiting.
+func (p *Process) Exited() bool {
 	select {
 	case err := <-p.done:
 		p.done <- err
@@ -49,9 +50,9 @@ func (p *process) exited() bool {
 	}
 }
 
-// stop sends SIGTERM to the process group, then SIGKILL after grace.
-func (p *process) stop(grace time.Duration) error {
-	if p.exited() {
+// Stop sends SIGTERM to the process group, then SIGKILL after grace.
+func (p *Process) Stop(grace time.Duration) error {
+	if p.Exited() {
 		return nil
 	}
 	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)

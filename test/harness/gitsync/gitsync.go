@@ -15,6 +15,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -185,4 +186,23 @@ func (s *Syncer) apply(ctx context.Context, u *unstructured.Unstructured) (objec
 		ns = ""
 	}
 	return object{mapping: mapping, namespace: ns, name: u.GetName()}, nil
+}
+
+// Run syncs every interval until ctx ends. A failed sync (a kind the cluster does not serve
+// yet) is tried again at the next tick; report, if set, hears of every sync that did something
+// or failed.
+func (s *Syncer) Run(ctx context.Context, interval time.Duration, report func(Result, error)) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		res, err := s.Once(ctx)
+		if report != nil && ctx.Err() == nil && (err != nil || res.Applied > 0 || res.Pruned > 0) {
+			report(res, err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
