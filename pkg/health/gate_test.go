@@ -23,6 +23,8 @@ func TestFresh(t *testing.T) {
 		{"run before", Freshness{Since: since}, t0.Add(-time.Hour), nil, false},
 		{"old run stamped with the target version", Freshness{Since: since, Version: "v2"}, t0.Add(-time.Hour), map[string]any{"version": "v2"}, true},
 		{"old run stamped with the old version", Freshness{Since: since, Version: "v2"}, t0.Add(-time.Hour), map[string]any{"version": "v1"}, false},
+		{"new run stamped with the old version: it may have reached the old app", Freshness{Since: since, Version: "v2"}, t0.Add(5 * time.Second), map[string]any{"version": "v1"}, false},
+		{"new unstamped run, with a target version", Freshness{Since: since, Version: "v2"}, t0.Add(5 * time.Second), nil, true},
 		{"no lastRun", Freshness{Since: since}, time.Time{}, nil, false},
 	}
 	for _, tt := range tests {

@@ -88,14 +88,17 @@ type Freshness struct {
 	// lastRun has whole seconds, so Since is rounded up: a record of the same second as the
 	// start could predate it, and is not trusted.
 	Since time.Time
-	// Version, when set, also makes fresh a record whose details name it.
+	// Version, when set, decides for a record whose details name a version: fresh if it names
+	// this one, stale if another, whenever it ran. A check of the old version's definition that
+	// ran after the upgrade began may still have reached the old app (the new one is not
+	// deployed yet), so its time proves nothing.
 	Version string
 }
 
 // Fresh reports whether the record was produced for this upgrade.
 func (f Freshness) Fresh(r Record) bool {
-	if f.Version != "" && fmt.Sprint(r.Details[VersionKey]) == f.Version {
-		return true
+	if v, stamped := r.Details[VersionKey]; stamped && f.Version != "" {
+		return fmt.Sprint(v) == f.Version
 	}
 	since := f.Since.Truncate(time.Second)
 	if since.Before(f.Since) {

@@ -96,6 +96,15 @@ func runAcquire(ctx context.Context, cmd *command, out io.Writer, f *acquireFlag
 			queued = true
 			r.events.emit(ctx, corev1.EventTypeNormal, "WaitingForSlot", w.Message())
 		}
+		// Kratix writes status.yaml only when the pipeline ends: a request waiting in the
+		// queue shows its place live, or its status would still claim the old version.
+		since := w.Arrival
+		if since.IsZero() {
+			since = start
+		}
+		if err := r.publish(report{Phase: rollout.PhaseWaiting, Version: target, Position: w.Position + 1, Since: since, Message: w.Message()}); err != nil {
+			r.out.printf("%s", oneLine(err.Error()))
+		}
 	}})
 	var waiting *turnstile.WaitingError
 	if errors.As(err, &waiting) && ctx.Err() == nil {

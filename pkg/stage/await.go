@@ -239,6 +239,11 @@ func (a *awaiting) watch(ctx context.Context) error {
 // pass releases the slot: the upgrade is proved, and the next request may go.
 func (a *awaiting) pass(ctx context.Context, v health.Verdict) error {
 	msg := fmt.Sprintf("upgraded to %s: %s", a.target, v.Message)
+	// The request says it is upgraded before the next one can take the slot, so that its
+	// status never shows two requests upgrading at once (status.yaml lands after the pipeline).
+	if err := a.publish(report{Phase: rollout.PhaseUpgraded, Version: a.target, Since: time.Now(), Message: msg}); err != nil {
+		a.out.printf("%s", oneLine(err.Error()))
+	}
 	if a.held {
 		_, err := a.turn.Release(ctx, a.request)
 		switch {

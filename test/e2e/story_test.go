@@ -6,13 +6,16 @@ import (
 
 	"github.com/onsi/ginkgo/v2"
 	"github.com/onsi/gomega"
+	"github.com/onsi/gomega/gstruct"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/kratix-turnstile/turnstile/test/harness"
 )
 
-var apps = []string{"shop", "blog", "chat", "mail", "wiki"}
+var requests = []string{"shop", "blog", "chat", "mail", "wiki"}
 
+// phase is whether a request's status.turnstile is at a phase and version.
 func phase(version, want string) func(*unstructured.Unstructured) bool {
 	return func(u *unstructured.Unstructured) bool {
 		p, _, _ := unstructured.NestedString(u.Object, "status", "turnstile", "phase")
@@ -21,11 +24,139 @@ func phase(version, want string) func(*unstructured.Unstructured) bool {
 	}
 }
 
-var _ = ginkgo.Describe("the example Promise", ginkgo.Ordered, func() {
-	ginkgo.It("installs five requests at v1", func(ctx context.Context) {
+func get(ctx context.Context, name string) *unstructured.Unstructured {
+	ginkgo.GinkgoHelper()
+	u, err := h.Dynamic.Resource(harness.WebApps).Namespace("default").Get(ctx, name, metav1.GetOptions{})
+	gomega.Expect(err).NotTo(gomega.HaveOccurred())
+	return u
+}
+
+func turnstileStatus(ctx context.Context, name string) map[string]any {
+	ginkgo.GinkgoHelper()
+	st, _, _ := unstructured.NestedMap(get(ctx, name).Object, "status", "turnstile")
+	return st
+}
+
+// appVersions is the version each app at the Destination runs.
+func appVersions() map[string]string {
+	out := map[string]string{}
+	for _, a := range h.Apps.List() {
+		out[a.Name] = a.Config.Version
+	}
+	return out
+}
+
+func names(ups []harness.Upgrade) []string {
+	var out []string
+	for _, u := range ups {
+		out = append(out, u.Name)
+	}
+	return out
+}
+
+var _ = ginkgo.Describe("a Promise upgrade on real Kratix", ginkgo.Ordered, func() {
+	// The trackers sample through several specs; they stop with the container.
+	trackCtx, stopTracking := context.WithCancel(context.Background())
+	ginkgo.AfterAll(func() { stopTracking() })
+
+	ginkgo.It("installs five requests at v1, all at once: first installs are not queued", func(ctx context.Context) {
 		gomega.Expect(h.ApplyPromise(ctx, "v1")).To(gomega.Succeed())
 		gomega.Expect(h.ApplyRequests(ctx)).To(gomega.Succeed())
-		gomega.Expect(h.WaitForRequests(ctx, 3*time.Minute, phase("v1", "Upgraded"), apps...)).To(gomega.Succeed())
+		gomega.Expect(h.WaitForRequests(ctx, 3*time.Minute, phase("v1", "Upgraded"), requests...)).To(gomega.Succeed())
+		gomega.Eventually(appVersions).WithTimeout(30 * time.Second).Should(gomega.Equal(map[string]string{
+			"shop": "v1", "blog": "v1", "chat": "v1", "mail": "v1", "wiki": "v1"}))
+	}, ginkgo.NodeTimeout(4*time.Minute))
+
+	var v2 *harness.Tracker
+	ginkgo.It("upgrades to v2 one request at a time and pauses on chat's unhealthy v2", func(ctx context.Context) {
+		v2 = h.Track(trackCtx, "v2")
+		gomega.Expect(h.ApplyPromise(ctx, "v2")).To(gomega.Succeed())
+
+		gomega.Expect(h.WaitForRequests(ctx, 3*time.Minute, phase("v2", "Failed"), "chat")).To(gomega.Succeed())
+		chat := turnstileStatus(ctx, "chat")
+		gomega.Expect(chat["message"]).To(gomega.ContainSubstring("unhealthy"), "chat's status says why the rollout paused")
+		gomega.Expect(chat).To(gomega.HaveKey("slot"), "chat keeps its slot, so nothing else upgrades")
+
+		// Paused: while chat holds the slot, the requests that had not upgraded stay on v1,
+		// waiting. (Kratix re-runs the requests in an order of its own: chat may be last.)
+		var behind []string
+		for _, n := range requests {
+			if n != "chat" && !phase("v2", "Upgraded")(get(ctx, n)) {
+				behind = append(behind, n)
+			}
+		}
+		gomega.Consistently(func() map[string]string {
+			out := map[string]string{}
+			for _, n := range behind {
+				out[n] = appVersions()[n]
+			}
+			return out
+		}).WithTimeout(10 * time.Second).Should(gomega.HaveEach("v1"))
+		for _, n := range behind {
+			gomega.Expect(turnstileStatus(ctx, n)).To(gstruct.MatchKeys(gstruct.IgnoreExtras, gstruct.Keys{
+				"phase": gomega.Equal("Waiting"), "version": gomega.Equal("v2")}), n)
+		}
+		ups := v2.Upgrades()
+		gomega.Expect(ups).To(gomega.HaveLen(len(requests) - len(behind)))
+		gomega.Expect(ups[len(ups)-1].Name).To(gomega.Equal("chat"), "the rollout stopped at chat")
+	}, ginkgo.NodeTimeout(4*time.Minute))
+
+	ginkgo.It("lets the rollout complete once chat is healed", func(ctx context.Context) {
+		gomega.Expect(h.Apps.Heal("default", "chat")).To(gomega.Succeed())
+		gomega.Expect(h.WaitForRequests(ctx, 3*time.Minute, phase("v2", "Upgraded"), requests...)).To(gomega.Succeed())
+		gomega.Eventually(appVersions).WithTimeout(30 * time.Second).Should(gomega.Equal(map[string]string{
+			"shop": "v2", "blog": "v2", "chat": "v2", "mail": "v2", "wiki": "v2"}))
+		time.Sleep(time.Second) // one more sample for the tracker
+		gomega.Expect(v2.MaxInFlight()).To(gomega.Equal(1), "never more than one request upgrading at once")
+		ups := v2.Upgrades()
+		gomega.Expect(names(ups)).To(gomega.ConsistOf(requests))
+		for i := 1; i < len(ups); i++ {
+			gomega.Expect(ups[i].Began).To(gomega.BeTemporally(">=", ups[i-1].Done.Add(-time.Second)),
+				"%s began before %s was done", ups[i].Name, ups[i-1].Name)
+		}
+		for _, u := range ups {
+			if u.Name == "chat" {
+				gomega.Expect(u.Paused).To(gomega.BeNumerically(">", 5*time.Second), "the rollout paused on chat")
+			}
+		}
+	}, ginkgo.NodeTimeout(4*time.Minute))
+
+	ginkgo.It("moves on when the request holding the slot is deleted mid-upgrade", func(ctx context.Context) {
+		v3 := h.Track(trackCtx, "v3")
+		gomega.Expect(h.ApplyPromise(ctx, "v3")).To(gomega.Succeed())
+		// Delete the first request seen holding the slot, while it upgrades.
+		var holder string
+		gomega.Eventually(func() string {
+			for _, u := range v3.Upgrades() {
+				if u.Done.IsZero() {
+					holder = u.Name
+				}
+			}
+			return holder
+		}).WithTimeout(time.Minute).WithPolling(100 * time.Millisecond).ShouldNot(gomega.BeEmpty())
+		doneBefore := map[string]bool{}
+		for _, u := range v3.Upgrades() {
+			doneBefore[u.Name] = !u.Done.IsZero()
+		}
+		deleted := time.Now()
+		gomega.Expect(h.Dynamic.Resource(harness.WebApps).Namespace("default").Delete(ctx, holder, metav1.DeleteOptions{})).To(gomega.Succeed())
+
+		var rest []string
+		for _, n := range requests {
+			if n != holder {
+				rest = append(rest, n)
+			}
+		}
+		gomega.Expect(h.WaitForRequests(ctx, 3*time.Minute, phase("v3", "Upgraded"), rest...)).To(gomega.Succeed())
+		gomega.Eventually(func() error {
+			_, err := h.Dynamic.Resource(harness.WebApps).Namespace("default").Get(ctx, holder, metav1.GetOptions{})
+			return err
+		}).WithTimeout(time.Minute).Should(gomega.MatchError(gomega.ContainSubstring("not found")), "Kratix finished deleting it")
+		gomega.Eventually(appVersions).WithTimeout(30*time.Second).ShouldNot(gomega.HaveKey(holder), "its app is removed from the Destination")
+		for _, u := range v3.Upgrades() {
+			if u.Name != holder && !doneBefore[u.Name] {
+				gomega.Expect(u.Began).To(gomega.BeTemporally(">", deleted), "%s upgraded after the deleted holder, not beside it", u.Name)
+			}
+		}
 	}, ginkgo.NodeTimeout(5*time.Minute))
-	_ = harness.PromiseName
 })
