@@ -34,11 +34,9 @@ help: ## Show this help.
 ##@ Main
 
 .PHONY: demo
-demo: ## Run the local progressive-rollout demo (real Kratix, no Docker).
-	@echo "make demo: the local progressive-rollout demo (no Docker) is not built yet." >&2
-	@echo "With Docker and kind, 'make kind-up kind-demo' shows the same rollout on a kind cluster;" >&2
-	@echo "'make test' runs the turnstile, the stages and the agent against a real kube-apiserver." >&2
-	@exit 2
+demo: control-plane ## Run the local progressive-rollout demo: real Kratix on this machine, no Docker (root).
+	$(GO) build -o bin/turnstile-demo ./test/harness/cmd/turnstile-demo
+	bin/turnstile-demo
 
 .PHONY: test
 test: control-plane ## Run unit and integration tests against a real control plane.

@@ -79,6 +79,9 @@ func (g *Gate) verdict(now time.Time, o Observation) Verdict {
 			now.Sub(g.healthySince).Round(time.Second), g.MinHealthy, o.Summary)}
 	}
 	if g.FailureThreshold > 0 && g.failures >= g.FailureThreshold {
+		if g.failures == 1 {
+			return Verdict{Failed: true, Message: "unhealthy: " + o.Summary}
+		}
 		return Verdict{Failed: true, Message: fmt.Sprintf("unhealthy %d times in a row: %s", g.failures, o.Summary)}
 	}
 	if g.pastDeadline(now) {

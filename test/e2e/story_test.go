@@ -13,16 +13,11 @@ import (
 	"github.com/kratix-turnstile/turnstile/test/harness"
 )
 
-var requests = []string{"shop", "blog", "chat", "mail", "wiki"}
+var requests = harness.Requests
 
-// phase is whether a request's status.turnstile is at a phase and version.
-func phase(version, want string) func(*unstructured.Unstructured) bool {
-	return func(u *unstructured.Unstructured) bool {
-		p, _, _ := unstructured.NestedString(u.Object, "status", "turnstile", "phase")
-		v, _, _ := unstructured.NestedString(u.Object, "status", "turnstile", "version")
-		return p == want && v == version
-	}
-}
+func phase(version, want string) func(*unstructured.Unstructured) bool { return harness.AtPhase(version, want) }
+
+func appVersions() map[string]string { return h.AppVersions() }
 
 func get(ctx context.Context, name string) *unstructured.Unstructured {
 	ginkgo.GinkgoHelper()
@@ -35,15 +30,6 @@ func turnstileStatus(ctx context.Context, name string) map[string]any {
 	ginkgo.GinkgoHelper()
 	st, _, _ := unstructured.NestedMap(get(ctx, name).Object, "status", "turnstile")
 	return st
-}
-
-// appVersions is the version each app at the Destination runs.
-func appVersions() map[string]string {
-	out := map[string]string{}
-	for _, a := range h.Apps.List() {
-		out[a.Name] = a.Config.Version
-	}
-	return out
 }
 
 func names(ups []harness.Upgrade) []string {

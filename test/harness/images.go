@@ -41,7 +41,7 @@ func buildImages(ctx context.Context, module, assets, dir, repo, tag string) (ma
 		if err != nil {
 			return nil, err
 		}
-		ref := fmt.Sprintf("%s/%s:%s", repo, s.Name, tag)
+		ref := fmt.Sprintf("%s/%s:%s", repo, s.Name, tag) // as ImageRef
 		img, err := image.Built{Name: s.Name, Index: idx}.ForPlatform(platform)
 		if err != nil {
 			return nil, err
@@ -74,4 +74,9 @@ func buildImages(ctx context.Context, module, assets, dir, repo, tag string) (ma
 		UID:   image.NonRoot, GID: image.NonRoot,
 	}
 	return images, nil
+}
+
+// ImageRef is the reference the harness gives one of Turnstile's images, e.g. "stage".
+func ImageRef(name string) string {
+	return fmt.Sprintf("%s/%s:%s", image.DefaultRepository, name, ImageTag)
 }

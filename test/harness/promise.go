@@ -134,3 +134,24 @@ func conditionTrue(u *unstructured.Unstructured, condition string) bool {
 	}
 	return false
 }
+
+// Requests are the example requests' names (promises/webapp/requests.yaml), in namespace default.
+var Requests = []string{"shop", "blog", "chat", "mail", "wiki"}
+
+// AtPhase is whether a request's status.turnstile is at a phase of the upgrade to version.
+func AtPhase(version, phase string) func(*unstructured.Unstructured) bool {
+	return func(u *unstructured.Unstructured) bool {
+		p, _, _ := unstructured.NestedString(u.Object, "status", "turnstile", "phase")
+		v, _, _ := unstructured.NestedString(u.Object, "status", "turnstile", "version")
+		return p == phase && v == version
+	}
+}
+
+// AppVersions is the version each app at the Destination runs, by name.
+func (h *Harness) AppVersions() map[string]string {
+	out := map[string]string{}
+	for _, a := range h.Apps.List() {
+		out[a.Name] = a.Config.Version
+	}
+	return out
+}

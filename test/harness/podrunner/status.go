@@ -53,8 +53,11 @@ func (r *Runner) finish(ctx context.Context, pod *corev1.Pod, res podResult) {
 		}}
 	})
 	line := fmt.Sprintf("pod %s/%s: %s", pod.Namespace, pod.Name, res.phase)
-	if res.reason != "" || res.message != "" {
+	switch {
+	case res.reason != "":
 		line += fmt.Sprintf(" (%s: %s)", res.reason, res.message)
+	case res.message != "":
+		line += " (" + res.message + ")"
 	}
 	if err != nil {
 		line += fmt.Sprintf("; writing its status: %v", err)
