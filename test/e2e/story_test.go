@@ -15,7 +15,9 @@ import (
 
 var requests = harness.Requests
 
-func phase(version, want string) func(*unstructured.Unstructured) bool { return harness.AtPhase(version, want) }
+func phase(version, want string) func(*unstructured.Unstructured) bool {
+	return harness.AtPhase(version, want)
+}
 
 func appVersions() map[string]string { return h.AppVersions() }
 
