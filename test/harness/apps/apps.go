@@ -47,10 +47,9 @@ type Apps struct {
 	// HostsFile is rewritten in place with every app's address.
 	HostsFile string
 
-	mu      sync.Mutex
-	apps    map[string]*running
-	nextIP  int
-	changed chan struct{}
+	mu     sync.Mutex
+	apps   map[string]*running
+	nextIP int
 }
 
 type running struct {

@@ -2,6 +2,7 @@ package kratix
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"strings"
@@ -92,7 +93,8 @@ func initRepo(ctx context.Context, repo string) error {
 		out, err := cmd.Output()
 		if err != nil {
 			var stderr string
-			if exit, ok := err.(*exec.ExitError); ok {
+			var exit *exec.ExitError
+			if errors.As(err, &exit) {
 				stderr = strings.TrimSpace(string(exit.Stderr))
 			}
 			return "", fmt.Errorf("creating the state store repository %s: git %s: %w: %s", repo, args[0], err, stderr)

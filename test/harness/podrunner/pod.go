@@ -161,8 +161,9 @@ func (r *Runner) fillVolume(ctx context.Context, namespace string, v corev1.Volu
 	)
 	switch {
 	case v.ConfigMap != nil:
+		optional = ptr.Deref(v.ConfigMap.Optional, false)
 		cm, err := r.Client.CoreV1().ConfigMaps(namespace).Get(ctx, v.ConfigMap.Name, metav1.GetOptions{})
-		if err != nil && !(ptr.Deref(v.ConfigMap.Optional, false) && apierrors.IsNotFound(err)) {
+		if err != nil && (!optional || !apierrors.IsNotFound(err)) {
 			return fmt.Errorf("reading configMap %s for volume %s: %w", v.ConfigMap.Name, v.Name, err)
 		}
 		data = map[string][]byte{}
@@ -174,17 +175,18 @@ func (r *Runner) fillVolume(ctx context.Context, namespace string, v corev1.Volu
 				data[k] = b
 			}
 		}
-		items, optional = v.ConfigMap.Items, ptr.Deref(v.ConfigMap.Optional, false)
+		items = v.ConfigMap.Items
 	case v.Secret != nil:
+		optional = ptr.Deref(v.Secret.Optional, false)
 		s, err := r.Client.CoreV1().Secrets(namespace).Get(ctx, v.Secret.SecretName, metav1.GetOptions{})
-		if err != nil && !(ptr.Deref(v.Secret.Optional, false) && apierrors.IsNotFound(err)) {
+		if err != nil && (!optional || !apierrors.IsNotFound(err)) {
 			return fmt.Errorf("reading secret %s for volume %s: %w", v.Secret.SecretName, v.Name, err)
 		}
 		data = map[string][]byte{}
 		if s != nil {
 			data = s.Data
 		}
-		items, optional = v.Secret.Items, ptr.Deref(v.Secret.Optional, false)
+		items = v.Secret.Items
 	default:
 		return nil
 	}

@@ -121,7 +121,7 @@ func loopbackUp() error {
 	if err != nil {
 		return fmt.Errorf("bringing loopback up: %w", err)
 	}
-	defer unix.Close(fd)
+	defer unix.Close(fd) //nolint:errcheck // a socket used for one ioctl
 	ifr, err := unix.NewIfreq("lo")
 	if err != nil {
 		return fmt.Errorf("bringing loopback up: %w", err)
