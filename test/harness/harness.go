@@ -126,7 +126,11 @@ func (h *Harness) start(ctx context.Context) error {
 	if err := h.startAgent(agentBin); err != nil {
 		return err
 	}
-	h.step("ready: logs in %s", h.Dir)
+	if h.keep {
+		h.step("ready: logs in %s", h.Dir)
+	} else {
+		h.step("ready (its logs are in the sandbox and go with it)")
+	}
 	return nil
 }
 
@@ -182,7 +186,7 @@ func (h *Harness) startKratix(ctx context.Context, assets string) error {
 	if err != nil {
 		return err
 	}
-	h.step("started kratix-manager in %s (log: %s)", since(started), h.manager.Log())
+	h.step("started kratix-manager in %s", since(started))
 	return nil
 }
 
@@ -206,7 +210,7 @@ func (h *Harness) startSync(ctx context.Context) error {
 			fmt.Fprintf(log, "%s sync %.8s: applied %d, pruned %d\n", time.Now().Format("15:04:05.000"), res.Commit, res.Applied, res.Pruned)
 		})
 	})
-	h.step("created Destination %s on git state store file://%s", dest.Name, dest.Repo)
+	h.step("created Destination %s on a git state store (a bare repository)", dest.Name)
 	return nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/clock"
@@ -24,12 +25,18 @@ import (
 
 // Main runs the demo; ctx ends on Ctrl-C, and everything is stopped either way.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 {
-		fmt.Fprintf(stderr, "turnstile-demo: unexpected argument %q (it takes none)\n", args[0])
+	fs := pflag.NewFlagSet("turnstile-demo", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	logs := fs.String("logs", "", "keep the platform's logs (Kratix, pods, sync, agent) in this directory")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "turnstile-demo: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
 	started := time.Now()
-	d := &demo{out: stdout, errOut: stderr}
+	d := &demo{out: stdout, errOut: stderr, logs: *logs}
 	err := d.run(ctx)
 	if d.h != nil {
 		say(stdout, "Stopping the platform")
@@ -50,13 +57,14 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 type demo struct {
 	out, errOut io.Writer
+	logs        string
 	h           *harness.Harness
 }
 
 func (d *demo) run(ctx context.Context) error {
 	say(d.out, "Starting a Kratix platform on this machine: etcd, kube-apiserver, kube-controller-manager, kratix-manager, and a Destination (no Docker)")
 	var err error
-	if d.h, err = harness.Start(ctx, harness.Options{Progress: d.out}); err != nil {
+	if d.h, err = harness.Start(ctx, harness.Options{Progress: d.out, Dir: d.logs}); err != nil {
 		return err
 	}
 	h := d.h

@@ -115,9 +115,6 @@ func StartManager(ctx context.Context, client kubernetes.Interface, o ManagerOpt
 	return m, nil
 }
 
-// Log is the manager's log file.
-func (m *Manager) Log() string { return m.proc.Log }
-
 // Stop stops the manager and unmounts its certificates.
 func (m *Manager) Stop() {
 	if m.proc != nil {
