@@ -13,14 +13,6 @@ import (
 	"github.com/kratix-turnstile/turnstile/test/harness"
 )
 
-var requests = harness.Requests
-
-func phase(version, want string) func(*unstructured.Unstructured) bool {
-	return harness.AtPhase(version, want)
-}
-
-func appVersions() map[string]string { return h.AppVersions() }
-
 func get(ctx context.Context, name string) *unstructured.Unstructured {
 	ginkgo.GinkgoHelper()
 	u, err := h.Dynamic.Resource(harness.WebApps).Namespace("default").Get(ctx, name, metav1.GetOptions{})
@@ -47,11 +39,11 @@ var _ = ginkgo.Describe("a Promise upgrade on real Kratix", ginkgo.Ordered, func
 	trackCtx, stopTracking := context.WithCancel(context.Background())
 	ginkgo.AfterAll(func() { stopTracking() })
 
-	ginkgo.It("installs five requests at v1, all at once: first installs are not queued", func(ctx context.Context) {
+	ginkgo.It("installs five harness.Requests at v1, all at once: first installs are not queued", func(ctx context.Context) {
 		gomega.Expect(h.ApplyPromise(ctx, "v1")).To(gomega.Succeed())
 		gomega.Expect(h.ApplyRequests(ctx)).To(gomega.Succeed())
-		gomega.Expect(h.WaitForRequests(ctx, 3*time.Minute, phase("v1", "Upgraded"), requests...)).To(gomega.Succeed())
-		gomega.Eventually(appVersions).WithTimeout(30 * time.Second).Should(gomega.Equal(map[string]string{
+		gomega.Expect(h.WaitForRequests(ctx, 3*time.Minute, harness.AtPhase("v1", "Upgraded"), harness.Requests...)).To(gomega.Succeed())
+		gomega.Eventually(h.AppVersions).WithTimeout(30 * time.Second).Should(gomega.Equal(map[string]string{
 			"shop": "v1", "blog": "v1", "chat": "v1", "mail": "v1", "wiki": "v1"}))
 	}, ginkgo.NodeTimeout(4*time.Minute))
 
@@ -60,23 +52,23 @@ var _ = ginkgo.Describe("a Promise upgrade on real Kratix", ginkgo.Ordered, func
 		v2 = h.Track(trackCtx, "v2")
 		gomega.Expect(h.ApplyPromise(ctx, "v2")).To(gomega.Succeed())
 
-		gomega.Expect(h.WaitForRequests(ctx, 3*time.Minute, phase("v2", "Failed"), "chat")).To(gomega.Succeed())
+		gomega.Expect(h.WaitForRequests(ctx, 3*time.Minute, harness.AtPhase("v2", "Failed"), "chat")).To(gomega.Succeed())
 		chat := turnstileStatus(ctx, "chat")
 		gomega.Expect(chat["message"]).To(gomega.ContainSubstring("unhealthy"), "chat's status says why the rollout paused")
 		gomega.Expect(chat).To(gomega.HaveKey("slot"), "chat keeps its slot, so nothing else upgrades")
 
-		// Paused: while chat holds the slot, the requests that had not upgraded stay on v1,
-		// waiting. (Kratix re-runs the requests in an order of its own: chat may be last.)
+		// Paused: while chat holds the slot, the harness.Requests that had not upgraded stay on v1,
+		// waiting. (Kratix re-runs the harness.Requests in an order of its own: chat may be last.)
 		var behind []string
-		for _, n := range requests {
-			if n != "chat" && !phase("v2", "Upgraded")(get(ctx, n)) {
+		for _, n := range harness.Requests {
+			if n != "chat" && !harness.AtPhase("v2", "Upgraded")(get(ctx, n)) {
 				behind = append(behind, n)
 			}
 		}
 		gomega.Consistently(func() map[string]string {
 			out := map[string]string{}
 			for _, n := range behind {
-				out[n] = appVersions()[n]
+				out[n] = h.AppVersions()[n]
 			}
 			return out
 		}).WithTimeout(10 * time.Second).Should(gomega.HaveEach("v1"))
@@ -85,19 +77,19 @@ var _ = ginkgo.Describe("a Promise upgrade on real Kratix", ginkgo.Ordered, func
 				"phase": gomega.Equal("Waiting"), "version": gomega.Equal("v2")}), n)
 		}
 		ups := v2.Upgrades()
-		gomega.Expect(ups).To(gomega.HaveLen(len(requests) - len(behind)))
+		gomega.Expect(ups).To(gomega.HaveLen(len(harness.Requests) - len(behind)))
 		gomega.Expect(ups[len(ups)-1].Name).To(gomega.Equal("chat"), "the rollout stopped at chat")
 	}, ginkgo.NodeTimeout(4*time.Minute))
 
 	ginkgo.It("lets the rollout complete once chat is healed", func(ctx context.Context) {
 		gomega.Expect(h.Apps.Heal("default", "chat")).To(gomega.Succeed())
-		gomega.Expect(h.WaitForRequests(ctx, 3*time.Minute, phase("v2", "Upgraded"), requests...)).To(gomega.Succeed())
-		gomega.Eventually(appVersions).WithTimeout(30 * time.Second).Should(gomega.Equal(map[string]string{
+		gomega.Expect(h.WaitForRequests(ctx, 3*time.Minute, harness.AtPhase("v2", "Upgraded"), harness.Requests...)).To(gomega.Succeed())
+		gomega.Eventually(h.AppVersions).WithTimeout(30 * time.Second).Should(gomega.Equal(map[string]string{
 			"shop": "v2", "blog": "v2", "chat": "v2", "mail": "v2", "wiki": "v2"}))
 		time.Sleep(time.Second) // one more sample for the tracker
 		gomega.Expect(v2.MaxInFlight()).To(gomega.Equal(1), "never more than one request upgrading at once")
 		ups := v2.Upgrades()
-		gomega.Expect(names(ups)).To(gomega.ConsistOf(requests))
+		gomega.Expect(names(ups)).To(gomega.ConsistOf(harness.Requests))
 		for i := 1; i < len(ups); i++ {
 			gomega.Expect(ups[i].Began).To(gomega.BeTemporally(">=", ups[i-1].Done.Add(-time.Second)),
 				"%s began before %s was done", ups[i].Name, ups[i-1].Name)
@@ -130,17 +122,17 @@ var _ = ginkgo.Describe("a Promise upgrade on real Kratix", ginkgo.Ordered, func
 		gomega.Expect(h.Dynamic.Resource(harness.WebApps).Namespace("default").Delete(ctx, holder, metav1.DeleteOptions{})).To(gomega.Succeed())
 
 		var rest []string
-		for _, n := range requests {
+		for _, n := range harness.Requests {
 			if n != holder {
 				rest = append(rest, n)
 			}
 		}
-		gomega.Expect(h.WaitForRequests(ctx, 3*time.Minute, phase("v3", "Upgraded"), rest...)).To(gomega.Succeed())
+		gomega.Expect(h.WaitForRequests(ctx, 3*time.Minute, harness.AtPhase("v3", "Upgraded"), rest...)).To(gomega.Succeed())
 		gomega.Eventually(func() error {
 			_, err := h.Dynamic.Resource(harness.WebApps).Namespace("default").Get(ctx, holder, metav1.GetOptions{})
 			return err
 		}).WithTimeout(time.Minute).Should(gomega.MatchError(gomega.ContainSubstring("not found")), "Kratix finished deleting it")
-		gomega.Eventually(appVersions).WithTimeout(30*time.Second).ShouldNot(gomega.HaveKey(holder), "its app is removed from the Destination")
+		gomega.Eventually(h.AppVersions).WithTimeout(30*time.Second).ShouldNot(gomega.HaveKey(holder), "its app is removed from the Destination")
 		for _, u := range v3.Upgrades() {
 			if u.Name != holder && !doneBefore[u.Name] {
 				gomega.Expect(u.Began).To(gomega.BeTemporally(">", deleted), "%s upgraded after the deleted holder, not beside it", u.Name)

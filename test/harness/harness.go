@@ -65,9 +65,11 @@ type Harness struct {
 	// ImageRepo and ImageTag name the images the example Promise is rendered with.
 	ImageRepo, ImageTag string
 
-	module   string
-	manager  *kratix.Manager
-	agent    *controlplane.Process
+	module  string
+	manager *kratix.Manager
+	agent   *controlplane.Process
+	// ctx ends at Stop, for the loops the harness runs.
+	ctx      context.Context
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	progress io.Writer
@@ -81,6 +83,7 @@ func Start(ctx context.Context, o Options) (*Harness, error) {
 		return nil, errors.New("the harness runs inside a sandbox: call it from sandbox.Run")
 	}
 	h := &Harness{Dir: o.Dir, keep: o.Dir != "", progress: o.Progress, ImageRepo: image.DefaultRepository, ImageTag: ImageTag}
+	h.ctx, h.cancel = context.WithCancel(context.Background())
 	if h.progress == nil {
 		h.progress = io.Discard
 	}
@@ -252,19 +255,12 @@ func (h *Harness) Stop() {
 	})
 }
 
+// goRun runs fn until Stop.
 func (h *Harness) goRun(fn func(context.Context)) {
-	ctx, cancel := context.WithCancel(context.Background())
-	prev := h.cancel
-	h.cancel = func() {
-		cancel()
-		if prev != nil {
-			prev()
-		}
-	}
 	h.wg.Add(1)
 	go func() {
 		defer h.wg.Done()
-		fn(ctx)
+		fn(h.ctx)
 	}()
 }
 

@@ -34,8 +34,10 @@ func (r *Runner) runContainer(ctx context.Context, p *preparedPod, c corev1.Cont
 	if err != nil {
 		term.Message = err.Error()
 	}
-	if log, readErr := os.ReadFile(r.logPath(p, c.Name)); readErr == nil && code != 0 && term.Message == "" {
-		term.Message = tail(string(log), 1024)
+	if code != 0 && term.Message == "" {
+		if log, readErr := os.ReadFile(r.logPath(p, c.Name)); readErr == nil {
+			term.Message = tail(string(log), 1024)
+		}
 	}
 	st.State.Terminated = term
 	r.logf("pod %s/%s: %s exited %d after %s", p.pod.Namespace, p.pod.Name, c.Name, code, time.Since(started).Round(time.Millisecond))
