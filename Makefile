@@ -38,9 +38,28 @@ demo: control-plane ## Run the local progressive-rollout demo: real Kratix on th
 	$(GO) build -o bin/turnstile-demo ./test/harness/cmd/turnstile-demo
 	bin/turnstile-demo
 
+# go test stops a package after 10 minutes by default. On a cold, loaded 2-core machine the
+# end-to-end suite (three rollouts through Kratix's pipelines) and the image tests can take
+# longer than that: the bound is a guard against a hang, not a target (speed lives in `make bench`).
+TEST_TIMEOUT ?= 60m
+TEST_IMAGES_OUT ?= out/test-images
+
 .PHONY: test
-test: control-plane ## Run unit and integration tests against a real control plane.
-	$(GO) test -count=1 ./...
+test: control-plane test-images ## Run unit, integration and end-to-end tests against a real control plane and real Kratix.
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+# The tests build images and binaries in several packages, in parallel. Built once here first,
+# one after another, every later build of the same binary is a link out of Go's build cache
+# instead of a compile racing another for the same two cores.
+.PHONY: test-images
+test-images:
+	@echo "test-images: building every image for linux/amd64 and linux/arm64 once, for the tests (minutes on a cold cache)"
+	@$(GO) run ./cmd/turnstile-image --version v0.0.0-test --out $(TEST_IMAGES_OUT) --archive-platform "" >/dev/null
+	@echo "test-images: done"
+
+.PHONY: test-busy
+test-busy: ## Run `make test` with a competing busy loop on every core (COLD=1: from an empty Go build cache too).
+	hack/busy.sh $(MAKE) test
 
 .PHONY: bench
 bench: control-plane ## Run the benchmarks and print their figures (asserts nothing about time).

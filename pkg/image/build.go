@@ -89,23 +89,33 @@ func (b *Builder) compile(ctx context.Context, spec Spec, p v1.Platform) ([]byte
 	}
 	defer os.RemoveAll(out)
 	bin := filepath.Join(out, spec.Binary)
-	args := []string{"build", "-trimpath", "-buildvcs=false", "-ldflags", "-s -w -X " + VersionVar + "=" + b.Version, "-o", bin}
-	if spec.GCFlags != "" {
-		args = append(args, "-gcflags", spec.GCFlags)
-	}
-	cmd := exec.CommandContext(ctx, "go", append(args, spec.Main)...)
-	cmd.Dir = b.ModuleDir
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+p.OS, "GOARCH="+p.Architecture, "GOARM="+strings.TrimPrefix(p.Variant, "v"))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("building %s for %s: %w: %s", spec.Main, p.String(), err, strings.TrimSpace(stderr.String()))
+	if err := Compile(ctx, b.ModuleDir, spec, p, b.Version, bin); err != nil {
+		return nil, err
 	}
 	data, err := os.ReadFile(bin)
 	if err != nil {
 		return nil, fmt.Errorf("building %s for %s: %w", spec.Main, p.String(), err)
 	}
 	return data, nil
+}
+
+// Compile builds the spec's main package for a platform into out, exactly as its image has it:
+// static, trimmed, stamped with version. Tests that run the binaries outside an image build
+// them with this too, so every build of a binary shares Go's build cache with the images'.
+func Compile(ctx context.Context, moduleDir string, spec Spec, p v1.Platform, version, out string) error {
+	args := []string{"build", "-trimpath", "-buildvcs=false", "-ldflags", "-s -w -X " + VersionVar + "=" + version, "-o", out}
+	if spec.GCFlags != "" {
+		args = append(args, "-gcflags", spec.GCFlags)
+	}
+	cmd := exec.CommandContext(ctx, "go", append(args, spec.Main)...)
+	cmd.Dir = moduleDir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+p.OS, "GOARCH="+p.Architecture, "GOARM="+strings.TrimPrefix(p.Variant, "v"))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("building %s for %s: %w: %s", spec.Main, p.String(), err, strings.TrimSpace(stderr.String()))
+	}
+	return nil
 }
 
 // assemble puts the base layer and the binary's layer on an empty image and writes its config.

@@ -28,6 +28,7 @@ import (
 
 	"github.com/kratix-turnstile/turnstile/pkg/health"
 	"github.com/kratix-turnstile/turnstile/test/controlplane"
+	"github.com/kratix-turnstile/turnstile/test/patience"
 )
 
 // shippedPlatformRole is the ClusterRole config/agent-platform installs on the platform.
@@ -117,7 +118,7 @@ func startAgent(destKC, destNS, platformKC, listen string, args ...string) *gexe
 	gomega.Expect(err).NotTo(gomega.HaveOccurred())
 	ginkgo.DeferCleanup(func() {
 		session.Signal(syscall.SIGTERM)
-		gomega.Eventually(session).WithTimeout(10 * time.Second).Should(gexec.Exit(0))
+		gomega.Eventually(session).WithTimeout(patience.Scale(10 * time.Second)).Should(gexec.Exit(0))
 	})
 	return session
 }
@@ -172,10 +173,10 @@ var _ = ginkgo.Describe("turnstile-agent", ginkgo.Label("area:agent"), func() {
 		listen = freeAddress()
 		startAgent(destinationKubeconfig(ctx, destNS), destNS, platformKubeconfig(ctx, requestNS), listen, "--heartbeat=1h")
 		gomega.Eventually(func() int { code, _ := httpGet("http://" + listen + "/readyz"); return code }).
-			WithTimeout(15 * time.Second).Should(gomega.Equal(http.StatusOK))
+			WithTimeout(patience.Scale(15 * time.Second)).Should(gomega.Equal(http.StatusOK))
 	})
 
-	ginkgo.It("reports an HTTP service going unhealthy and back, with its thresholds, stamped with the version", ginkgo.SpecTimeout(time.Minute), func(ctx context.Context) {
+	ginkgo.It("reports an HTTP service going unhealthy and back, with its thresholds, stamped with the version", ginkgo.SpecTimeout(patience.Scale(time.Minute)), func(ctx context.Context) {
 		var status atomic.Int32
 		status.Store(http.StatusOK)
 		app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(int(status.Load())) }))
@@ -198,7 +199,7 @@ var _ = ginkgo.Describe("turnstile-agent", ginkgo.Label("area:agent"), func() {
 		gomega.Eventually(stateOf(ctx, requestNS, "web-1")).WithContext(ctx).Should(gomega.Equal("healthy"))
 	})
 
-	ginkgo.It("reports a Deployment ready once it is rolled out", ginkgo.SpecTimeout(time.Minute), func(ctx context.Context) {
+	ginkgo.It("reports a Deployment ready once it is rolled out", ginkgo.SpecTimeout(patience.Scale(time.Minute)), func(ctx context.Context) {
 		labels := map[string]string{"app": "web"}
 		deploy, err := destination.Client.AppsV1().Deployments(destNS).Create(ctx, &appsv1.Deployment{
 			ObjectMeta: metav1.ObjectMeta{Name: "web"},
@@ -218,7 +219,7 @@ var _ = ginkgo.Describe("turnstile-agent", ginkgo.Label("area:agent"), func() {
 		gomega.Eventually(stateOf(ctx, requestNS, "web-1")).WithContext(ctx).Should(gomega.Equal("ready"))
 	})
 
-	ginkgo.It("writes a record only when its state changes (or a heartbeat is due)", ginkgo.SpecTimeout(time.Minute), func(ctx context.Context) {
+	ginkgo.It("writes a record only when its state changes (or a heartbeat is due)", ginkgo.SpecTimeout(patience.Scale(time.Minute)), func(ctx context.Context) {
 		app := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 		defer app.Close()
 		createDefinition(ctx, destNS, requestNS, "web-1", fmt.Sprintf(
@@ -226,7 +227,7 @@ var _ = ginkgo.Describe("turnstile-agent", ginkgo.Label("area:agent"), func() {
 		gomega.Eventually(stateOf(ctx, requestNS, "web-1")).WithContext(ctx).Should(gomega.Equal("healthy"))
 		written := record(ctx, requestNS, "web-1").ResourceVersion
 		gomega.Consistently(func() string { return record(ctx, requestNS, "web-1").ResourceVersion }).
-			WithTimeout(3*time.Second).Should(gomega.Equal(written), "checks run every second, but nothing changed")
+			WithTimeout(patience.Scale(3*time.Second)).Should(gomega.Equal(written), "checks run every second, but nothing changed")
 		_, metrics := httpGet("http://" + listen + "/metrics")
 		gomega.Expect(metrics).To(gomega.MatchRegexp(`turnstile_agent_checks_total\{result="pass",type="http"\} [3-9]`))
 		gomega.Expect(metrics).To(gomega.ContainSubstring(`turnstile_agent_records_written_total{reason="change"} 1`))
@@ -234,7 +235,7 @@ var _ = ginkgo.Describe("turnstile-agent", ginkgo.Label("area:agent"), func() {
 		gomega.Expect(code).To(gomega.Equal(http.StatusOK))
 	})
 
-	ginkgo.It("reports container checks as unsupported, with an Event", ginkgo.SpecTimeout(time.Minute), func(ctx context.Context) {
+	ginkgo.It("reports container checks as unsupported, with an Event", ginkgo.SpecTimeout(patience.Scale(time.Minute)), func(ctx context.Context) {
 		def, err := health.NewDefinition(destNS, "webapp", health.ResourceRef{Name: "web-1", Namespace: requestNS}, "@every 1s", "", "v2")
 		gomega.Expect(err).NotTo(gomega.HaveOccurred())
 		def.Spec.Workflow = map[string]any{"apiVersion": "platform.kratix.io/v1alpha1", "kind": "Pipeline"}

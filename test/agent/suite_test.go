@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/onsi/ginkgo/v2"
 	"github.com/onsi/gomega"
 
 	"github.com/kratix-turnstile/turnstile/test/controlplane"
+	"github.com/kratix-turnstile/turnstile/test/patience"
 	"github.com/kratix-turnstile/turnstile/test/testbin"
 )
 
@@ -43,5 +45,7 @@ func TestMain(m *testing.M) {
 
 func TestAgent(t *testing.T) {
 	gomega.RegisterFailHandler(ginkgo.Fail)
+	// An Eventually without a bound of its own waits long enough for a loaded machine.
+	gomega.SetDefaultEventuallyTimeout(patience.Scale(10 * time.Second))
 	ginkgo.RunSpecs(t, "Agent")
 }

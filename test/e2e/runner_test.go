@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kratix-turnstile/turnstile/test/harness"
+	"github.com/kratix-turnstile/turnstile/test/patience"
 )
 
 var _ = ginkgo.Describe("the pipeline runner", func() {
@@ -38,7 +39,7 @@ var _ = ginkgo.Describe("the pipeline runner", func() {
 				live, err := h.Client.CoreV1().Pods("default").Get(ctx, p.Name, metav1.GetOptions{})
 				g.Expect(err).NotTo(gomega.HaveOccurred())
 				return live.Status
-			}).WithTimeout(30 * time.Second).Should(gomega.And(
+			}).WithTimeout(patience.Scale(30 * time.Second)).Should(gomega.And(
 				gomega.HaveField("Phase", corev1.PodFailed),
 				gomega.HaveField("Reason", reason),
 				gomega.HaveField("Message", gomega.ContainSubstring(message)),
@@ -69,7 +70,7 @@ var _ = ginkgo.Describe("the pipeline runner", func() {
 			g.Expect(err).NotTo(gomega.HaveOccurred())
 			g.Expect(live.Status.Phase).To(gomega.Equal(corev1.PodFailed))
 			return live.Status.ContainerStatuses
-		}).WithTimeout(30 * time.Second).Should(gomega.ConsistOf(
+		}).WithTimeout(patience.Scale(30 * time.Second)).Should(gomega.ConsistOf(
 			gomega.HaveField("State.Terminated.ExitCode", gomega.Not(gomega.BeZero()))))
 		log, err := h.Runner.ContainerLog("default", p.Name, "main")
 		gomega.Expect(err).NotTo(gomega.HaveOccurred())

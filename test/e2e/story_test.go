@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/kratix-turnstile/turnstile/test/harness"
+	"github.com/kratix-turnstile/turnstile/test/patience"
 )
 
 func get(ctx context.Context, name string) *unstructured.Unstructured {
@@ -42,17 +43,17 @@ var _ = ginkgo.Describe("a Promise upgrade on real Kratix", ginkgo.Ordered, func
 	ginkgo.It("installs five harness.Requests at v1, all at once: first installs are not queued", func(ctx context.Context) {
 		gomega.Expect(h.ApplyPromise(ctx, "v1")).To(gomega.Succeed())
 		gomega.Expect(h.ApplyRequests(ctx)).To(gomega.Succeed())
-		gomega.Expect(h.WaitForRequests(ctx, 3*time.Minute, harness.AtPhase("v1", "Upgraded"), harness.Requests...)).To(gomega.Succeed())
-		gomega.Eventually(h.AppVersions).WithTimeout(30 * time.Second).Should(gomega.Equal(map[string]string{
+		gomega.Expect(h.WaitForRequests(ctx, patience.Scale(3*time.Minute), harness.AtPhase("v1", "Upgraded"), harness.Requests...)).To(gomega.Succeed())
+		gomega.Eventually(h.AppVersions).WithTimeout(patience.Scale(30 * time.Second)).Should(gomega.Equal(map[string]string{
 			"shop": "v1", "blog": "v1", "chat": "v1", "mail": "v1", "wiki": "v1"}))
-	}, ginkgo.NodeTimeout(4*time.Minute))
+	}, ginkgo.NodeTimeout(patience.Scale(4*time.Minute)))
 
 	var v2 *harness.Tracker
 	ginkgo.It("upgrades to v2 one request at a time and pauses on chat's unhealthy v2", func(ctx context.Context) {
 		v2 = h.Track(trackCtx, "v2")
 		gomega.Expect(h.ApplyPromise(ctx, "v2")).To(gomega.Succeed())
 
-		gomega.Expect(h.WaitForRequests(ctx, 3*time.Minute, harness.AtPhase("v2", "Failed"), "chat")).To(gomega.Succeed())
+		gomega.Expect(h.WaitForRequests(ctx, patience.Scale(3*time.Minute), harness.AtPhase("v2", "Failed"), "chat")).To(gomega.Succeed())
 		chat := turnstileStatus(ctx, "chat")
 		gomega.Expect(chat["message"]).To(gomega.ContainSubstring("unhealthy"), "chat's status says why the rollout paused")
 		gomega.Expect(chat).To(gomega.HaveKey("slot"), "chat keeps its slot, so nothing else upgrades")
@@ -65,13 +66,8 @@ var _ = ginkgo.Describe("a Promise upgrade on real Kratix", ginkgo.Ordered, func
 				behind = append(behind, n)
 			}
 		}
-		gomega.Consistently(func() map[string]string {
-			out := map[string]string{}
-			for _, n := range behind {
-				out[n] = h.AppVersions()[n]
-			}
-			return out
-		}).WithTimeout(10 * time.Second).Should(gomega.HaveEach("v1"))
+		gomega.Consistently(func() []string { return harness.Ahead("v1", h.AppVersions(), behind) }).
+			WithTimeout(10*time.Second).Should(gomega.BeEmpty(), "requests behind chat moved past v1 while it held the slot")
 		for _, n := range behind {
 			gomega.Expect(turnstileStatus(ctx, n)).To(gstruct.MatchKeys(gstruct.IgnoreExtras, gstruct.Keys{
 				"phase": gomega.Equal("Waiting"), "version": gomega.Equal("v2")}), n)
@@ -79,17 +75,18 @@ var _ = ginkgo.Describe("a Promise upgrade on real Kratix", ginkgo.Ordered, func
 		ups := v2.Upgrades()
 		gomega.Expect(ups).To(gomega.HaveLen(len(harness.Requests) - len(behind)))
 		gomega.Expect(ups[len(ups)-1].Name).To(gomega.Equal("chat"), "the rollout stopped at chat")
-	}, ginkgo.NodeTimeout(4*time.Minute))
+	}, ginkgo.NodeTimeout(patience.Scale(4*time.Minute)))
 
 	ginkgo.It("lets the rollout complete once chat is healed", func(ctx context.Context) {
 		gomega.Expect(h.Apps.Heal("default", "chat")).To(gomega.Succeed())
-		gomega.Expect(h.WaitForRequests(ctx, 3*time.Minute, harness.AtPhase("v2", "Upgraded"), harness.Requests...)).To(gomega.Succeed())
-		gomega.Eventually(h.AppVersions).WithTimeout(30 * time.Second).Should(gomega.Equal(map[string]string{
+		gomega.Expect(h.WaitForRequests(ctx, patience.Scale(3*time.Minute), harness.AtPhase("v2", "Upgraded"), harness.Requests...)).To(gomega.Succeed())
+		gomega.Eventually(h.AppVersions).WithTimeout(patience.Scale(30 * time.Second)).Should(gomega.Equal(map[string]string{
 			"shop": "v2", "blog": "v2", "chat": "v2", "mail": "v2", "wiki": "v2"}))
 		time.Sleep(time.Second) // one more sample for the tracker
 		gomega.Expect(v2.MaxInFlight()).To(gomega.Equal(1), "never more than one request upgrading at once")
 		ups := v2.Upgrades()
 		gomega.Expect(names(ups)).To(gomega.ConsistOf(harness.Requests))
+		gomega.Expect(v2.First()).To(gomega.Equal(harness.Canary), "the canary (wave 0) upgraded first")
 		for i := 1; i < len(ups); i++ {
 			gomega.Expect(ups[i].Began).To(gomega.BeTemporally(">=", ups[i-1].Done.Add(-time.Second)),
 				"%s began before %s was done", ups[i].Name, ups[i-1].Name)
@@ -99,7 +96,7 @@ var _ = ginkgo.Describe("a Promise upgrade on real Kratix", ginkgo.Ordered, func
 				gomega.Expect(u.Paused).To(gomega.BeNumerically(">", 5*time.Second), "the rollout paused on chat")
 			}
 		}
-	}, ginkgo.NodeTimeout(4*time.Minute))
+	}, ginkgo.NodeTimeout(patience.Scale(4*time.Minute)))
 
 	ginkgo.It("moves on when the request holding the slot is deleted mid-upgrade", func(ctx context.Context) {
 		v3 := h.Track(trackCtx, "v3")
@@ -113,7 +110,7 @@ var _ = ginkgo.Describe("a Promise upgrade on real Kratix", ginkgo.Ordered, func
 				}
 			}
 			return holder
-		}).WithTimeout(time.Minute).WithPolling(100 * time.Millisecond).ShouldNot(gomega.BeEmpty())
+		}).WithTimeout(patience.Scale(time.Minute)).WithPolling(100 * time.Millisecond).ShouldNot(gomega.BeEmpty())
 		doneBefore := map[string]bool{}
 		for _, u := range v3.Upgrades() {
 			doneBefore[u.Name] = !u.Done.IsZero()
@@ -127,16 +124,16 @@ var _ = ginkgo.Describe("a Promise upgrade on real Kratix", ginkgo.Ordered, func
 				rest = append(rest, n)
 			}
 		}
-		gomega.Expect(h.WaitForRequests(ctx, 3*time.Minute, harness.AtPhase("v3", "Upgraded"), rest...)).To(gomega.Succeed())
+		gomega.Expect(h.WaitForRequests(ctx, patience.Scale(3*time.Minute), harness.AtPhase("v3", "Upgraded"), rest...)).To(gomega.Succeed())
 		gomega.Eventually(func() error {
 			_, err := h.Dynamic.Resource(harness.WebApps).Namespace("default").Get(ctx, holder, metav1.GetOptions{})
 			return err
-		}).WithTimeout(time.Minute).Should(gomega.MatchError(gomega.ContainSubstring("not found")), "Kratix finished deleting it")
-		gomega.Eventually(h.AppVersions).WithTimeout(30*time.Second).ShouldNot(gomega.HaveKey(holder), "its app is removed from the Destination")
+		}).WithTimeout(patience.Scale(time.Minute)).Should(gomega.MatchError(gomega.ContainSubstring("not found")), "Kratix finished deleting it")
+		gomega.Eventually(h.AppVersions).WithTimeout(patience.Scale(30*time.Second)).ShouldNot(gomega.HaveKey(holder), "its app is removed from the Destination")
 		for _, u := range v3.Upgrades() {
 			if u.Name != holder && !doneBefore[u.Name] {
 				gomega.Expect(u.Began).To(gomega.BeTemporally(">", deleted), "%s upgraded after the deleted holder, not beside it", u.Name)
 			}
 		}
-	}, ginkgo.NodeTimeout(5*time.Minute))
+	}, ginkgo.NodeTimeout(patience.Scale(5*time.Minute)))
 })

@@ -14,6 +14,7 @@ import (
 	"github.com/kratix-turnstile/turnstile/test/harness"
 	"github.com/kratix-turnstile/turnstile/test/harness/reexec"
 	"github.com/kratix-turnstile/turnstile/test/harness/sandbox"
+	"github.com/kratix-turnstile/turnstile/test/patience"
 )
 
 func TestMain(m *testing.M) {
@@ -25,6 +26,8 @@ func TestMain(m *testing.M) {
 
 func TestEndToEnd(t *testing.T) {
 	gomega.RegisterFailHandler(ginkgo.Fail)
+	// An Eventually without a bound of its own waits long enough for a loaded machine.
+	gomega.SetDefaultEventuallyTimeout(patience.Scale(10 * time.Second))
 	ginkgo.RunSpecs(t, "End to end: Turnstile on real Kratix")
 }
 
@@ -36,4 +39,4 @@ var _ = ginkgo.BeforeSuite(func(ctx context.Context) {
 	h, err = harness.Start(ctx, harness.Options{Progress: ginkgo.GinkgoWriter, Dir: os.Getenv("E2E_KEEP")})
 	gomega.Expect(err).NotTo(gomega.HaveOccurred())
 	ginkgo.DeferCleanup(h.Stop)
-}, ginkgo.NodeTimeout(5*time.Minute))
+}, ginkgo.NodeTimeout(patience.Scale(5*time.Minute)))

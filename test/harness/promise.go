@@ -138,6 +138,10 @@ func conditionTrue(u *unstructured.Unstructured, condition string) bool {
 // Requests are the example requests' names (promises/webapp/requests.yaml), in namespace default.
 var Requests = []string{"shop", "blog", "chat", "mail", "wiki"}
 
+// Canary is the example's wave-0 request: it upgrades before every other, whatever order
+// Kratix re-runs them in.
+const Canary = "shop"
+
 // AtPhase is whether a request's status.turnstile is at a phase of the upgrade to version.
 func AtPhase(version, phase string) func(*unstructured.Unstructured) bool {
 	return func(u *unstructured.Unstructured) bool {

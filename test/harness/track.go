@@ -124,3 +124,29 @@ func (t *Tracker) Upgrades() []Upgrade {
 	})
 	return out
 }
+
+// First is the request seen beginning its upgrade first, "" before any has.
+func (t *Tracker) First() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	first := ""
+	for name, u := range t.upgrades {
+		if !u.Began.IsZero() && (first == "" || u.Began.Before(t.upgrades[first].Began)) {
+			first = name
+		}
+	}
+	return first
+}
+
+// Ahead lists the requests among names whose app is not on version: while the rollout is
+// paused, the requests behind the one it stopped at must all still be on the old version,
+// however many there are (none, when Kratix re-ran the paused one last).
+func Ahead(version string, apps map[string]string, names []string) []string {
+	var out []string
+	for _, n := range names {
+		if apps[n] != version {
+			out = append(out, n+"="+apps[n])
+		}
+	}
+	return out
+}

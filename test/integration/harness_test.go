@@ -16,6 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
+
+	"github.com/kratix-turnstile/turnstile/test/patience"
 )
 
 // These specs prove the control plane under every other spec is the real thing: optimistic
@@ -77,7 +79,7 @@ var _ = ginkgo.Describe("the test control plane", ginkgo.Label("area:harness"), 
 		gomega.Expect(err).NotTo(gomega.HaveOccurred())
 
 		var event watch.Event
-		gomega.Eventually(w.ResultChan()).WithTimeout(5 * time.Second).Should(gomega.Receive(&event))
+		gomega.Eventually(w.ResultChan()).WithTimeout(patience.Scale(5 * time.Second)).Should(gomega.Receive(&event))
 		gomega.Expect(event.Type).To(gomega.Equal(watch.Modified))
 		gomega.Expect(event.Object.(*coordinationv1.Lease).Spec.HolderIdentity).To(gomega.HaveValue(gomega.Equal("watcher-test")))
 	})
@@ -111,6 +113,6 @@ var _ = ginkgo.Describe("the test control plane", ginkgo.Label("area:harness"), 
 		gomega.Expect(err).NotTo(gomega.HaveOccurred())
 
 		// The authorizer's informers see the new binding a moment after it is written.
-		gomega.Eventually(update).WithContext(ctx).WithTimeout(10 * time.Second).Should(gomega.Succeed())
+		gomega.Eventually(update).WithContext(ctx).WithTimeout(patience.Scale(10 * time.Second)).Should(gomega.Succeed())
 	})
 })

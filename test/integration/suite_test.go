@@ -4,11 +4,13 @@ package integration
 
 import (
 	"testing"
+	"time"
 
 	"github.com/onsi/ginkgo/v2"
 	"github.com/onsi/gomega"
 
 	"github.com/kratix-turnstile/turnstile/test/controlplane"
+	"github.com/kratix-turnstile/turnstile/test/patience"
 )
 
 var env = controlplane.ForSuite(controlplane.WithCRDs(
@@ -16,5 +18,7 @@ var env = controlplane.ForSuite(controlplane.WithCRDs(
 
 func TestIntegration(t *testing.T) {
 	gomega.RegisterFailHandler(ginkgo.Fail)
+	// An Eventually without a bound of its own waits long enough for a loaded machine.
+	gomega.SetDefaultEventuallyTimeout(patience.Scale(10 * time.Second))
 	ginkgo.RunSpecs(t, "Integration")
 }

@@ -137,6 +137,11 @@ func (d *demo) summary(t *harness.Tracker, took time.Duration) {
 	}
 	fmt.Fprintf(d.out, "order: %s; at most %d upgrading at once; the whole rollout took %s\n",
 		strings.Join(order, " → "), t.MaxInFlight(), took.Round(time.Second))
+	if first := t.First(); first == harness.Canary {
+		fmt.Fprintf(d.out, "canary first: %s (wave 0) upgraded before any other request\n", first)
+	} else {
+		fmt.Fprintf(d.out, "canary NOT first: %s began before the canary %s\n", first, harness.Canary)
+	}
 	fmt.Fprintf(d.out, "the apps at the Destination: %s\n", d.appVersions())
 }
 
