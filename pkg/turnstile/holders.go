@@ -43,9 +43,20 @@ func (d DynamicHolders) Watch(ctx context.Context, gvr schema.GroupVersionResour
 			report(HolderStatus{Gone: true})
 			return
 		}
-		if err != nil {
-			// Without get on the kind nothing more can be learned: the slot then frees on expiry.
+		if apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) {
+			// Without get on the kind nothing more can be learned: the slot then frees on
+			// expiry, as if the holder were well.
+			report(HolderStatus{})
 			return
+		}
+		if err != nil {
+			// A restarting apiserver, say: the holder is still there to follow.
+			select {
+			case <-ctx.Done():
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 30*time.Second)
+			continue
 		}
 		if obj.GetUID() != uid {
 			report(HolderStatus{Gone: true})
@@ -81,6 +92,7 @@ func (d DynamicHolders) Watch(ctx context.Context, gvr schema.GroupVersionResour
 // holderStatusOf reads the Kratix ConfigureWorkflowCompleted condition: False with reason
 // ConfigureWorkflowFailed means the holder's upgrade failed before any await stage ran.
 func holderStatusOf(obj *unstructured.Unstructured) HolderStatus {
+	deleting := obj.GetDeletionTimestamp() != nil
 	conditions, _, _ := unstructured.NestedSlice(obj.Object, "status", "conditions")
 	for _, c := range conditions {
 		m, ok := c.(map[string]any)
@@ -94,10 +106,10 @@ func holderStatusOf(obj *unstructured.Unstructured) HolderStatus {
 			}
 			at, _ := m["lastTransitionTime"].(string)
 			failedAt, _ := time.Parse(time.RFC3339, at)
-			return HolderStatus{WorkflowFailed: msg, FailedAt: failedAt}
+			return HolderStatus{WorkflowFailed: msg, FailedAt: failedAt, Deleting: deleting}
 		}
 	}
-	return HolderStatus{}
+	return HolderStatus{Deleting: deleting}
 }
 
 // holderTracker follows the current holders of a turnstile's slots for one waiter.
@@ -144,7 +156,8 @@ func (h *holderTracker) follow(slots []Slot, self Request) {
 				h.mu.Unlock()
 				return
 			}
-			changed := h.status[uid] != st
+			old, heard := h.status[uid]
+			changed := !heard || old != st // the first word, even "all well", is news
 			h.status[uid] = st
 			h.mu.Unlock()
 			if changed {

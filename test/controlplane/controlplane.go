@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -98,6 +101,13 @@ func Start(opts ...Option) (*ControlPlane, error) {
 		ControlPlaneStopTimeout:  20 * time.Second,
 	}
 	api := env.ControlPlane.GetAPIServer()
+	// A certificate directory of our own outlives a stop of the apiserver, so that a restart
+	// keeps its serving certificate and ServiceAccount signing key: clients and tokens issued
+	// before the restart still work after it, as on a real cluster.
+	api.CertDir = filepath.Join(scratch, "kube-apiserver")
+	if err := os.Mkdir(api.CertDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating the apiserver's certificate dir: %w", err)
+	}
 	for name, value := range o.apiServerArgs {
 		api.Configure().Set(name, value)
 	}
@@ -141,6 +151,46 @@ func (c *ControlPlane) Stop() error {
 		c.scratch = ""
 	}
 	return errors.Join(errs...)
+}
+
+// RestartAPIServer kills kube-apiserver, as a crash or a node loss would (a graceful stop waits
+// for the stages' open requests and is the gentler case), leaves it down for down, and starts it
+// again on the same address with the same certificates; etcd keeps the data. It returns once
+// the apiserver is healthy again.
+func (c *ControlPlane) RestartAPIServer(down time.Duration) error {
+	api := c.env.ControlPlane.GetAPIServer()
+	pid, err := processWith("--cert-dir=" + api.CertDir)
+	if err != nil {
+		return err
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		return fmt.Errorf("killing kube-apiserver (pid %d): %w", pid, err)
+	}
+	_ = api.Stop() // reaps it; the kill is the stop, so its complaint is expected
+	time.Sleep(down)
+	if err := api.Start(); err != nil {
+		return fmt.Errorf("starting kube-apiserver again: %w", err)
+	}
+	return nil
+}
+
+// processWith is the pid of this user's one process whose command line holds mark.
+func processWith(mark string) (int, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, fmt.Errorf("finding the process with %s: %w", mark, err)
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && slices.Contains(strings.Split(string(cmdline), "\x00"), mark) {
+			return pid, nil
+		}
+	}
+	return 0, fmt.Errorf("no process with %s is running", mark)
 }
 
 // Client is a typed admin client.

@@ -12,6 +12,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/kratix-turnstile/turnstile/pkg/kube"
 )
 
 // Suite is the control plane a Ginkgo suite shares between its specs and parallel processes.
@@ -58,6 +60,8 @@ func ForSuites(clusters ...[]Option) []*Suite {
 			cfg, err := clientcmd.RESTConfigFromKubeConfig(kc)
 			gomega.Expect(err).NotTo(gomega.HaveOccurred())
 			cfg.QPS, cfg.Burst = 1000, 2000
+			// Specs that restart the apiserver keep using their clients, as the stages do.
+			kube.RideOutOutages(cfg, kube.TransientBudget)
 			suites[i].Kubeconfig, suites[i].Config = kc, cfg
 			suites[i].Client = kubernetes.NewForConfigOrDie(cfg)
 		}
