@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,6 +22,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/kratix-turnstile/turnstile/pkg/checks"
+	"github.com/kratix-turnstile/turnstile/pkg/kube"
 	"github.com/kratix-turnstile/turnstile/pkg/version"
 )
 
@@ -57,6 +60,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err := validateFlags(*heartbeat, *maxConcurrent, *listen); err != nil {
+		return err
 	}
 	if *platformKubeconfig == "" {
 		return errors.New("--platform-kubeconfig is required: records are written to the platform cluster")
@@ -104,6 +110,33 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return err
 }
 
+// Bounds of the agent's flags.
+const (
+	// minHeartbeat: every definition rewrites its record once a heartbeat; at a thousand
+	// definitions, 10s is already a hundred writes a second to the platform.
+	minHeartbeat = 10 * time.Second
+	// maxHeartbeat: a record unchanged for longer than this looks like an agent that died.
+	maxHeartbeat = time.Hour
+	// maxConcurrentRounds bounds --max-concurrent: each round runs all its checks at once.
+	maxConcurrentRounds = 1000
+)
+
+// validateFlags checks the agent's numbers before it connects anywhere.
+func validateFlags(heartbeat time.Duration, maxConcurrent int, listen string) error {
+	switch {
+	case heartbeat < minHeartbeat || heartbeat > maxHeartbeat:
+		return fmt.Errorf("--heartbeat must be between %s and %s, got %s", checks.FormatDuration(minHeartbeat), checks.FormatDuration(maxHeartbeat), heartbeat)
+	case maxConcurrent < 1 || maxConcurrent > maxConcurrentRounds:
+		return fmt.Errorf("--max-concurrent must be between 1 and %d, got %d", maxConcurrentRounds, maxConcurrent)
+	}
+	// Port 0 picks a free port, which tests use.
+	_, port, err := net.SplitHostPort(listen)
+	if n, convErr := strconv.Atoi(port); err != nil || convErr != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("--listen %q: want [host]:port, the port from 0 to 65535", listen)
+	}
+	return nil
+}
+
 func loadConfig(path, what string) (*rest.Config, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	rules.ExplicitPath = path
@@ -112,6 +145,7 @@ func loadConfig(path, what string) (*rest.Config, error) {
 		return nil, fmt.Errorf("loading the kubeconfig of %s: %w", what, err)
 	}
 	cfg.QPS, cfg.Burst = 50, 100
+	kube.RideOutOutages(cfg, kube.TransientBudget)
 	cfg.UserAgent = "turnstile-agent/" + version.Version
 	return cfg, nil
 }

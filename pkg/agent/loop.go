@@ -37,7 +37,7 @@ func (a *Agent) newLoop(ctx context.Context, def *health.HealthDefinition) (*loo
 	if def.Spec.ResourceRef == nil {
 		return nil, fmt.Errorf("spec.resourceRef is required: a record must name the request it reports on")
 	}
-	sched, err := health.ParseSchedule(def.Spec.Schedule)
+	sched, err := checks.ParseSchedule(def.Spec.Schedule)
 	if err != nil {
 		return nil, fmt.Errorf("spec.schedule: %w", err)
 	}
@@ -47,6 +47,12 @@ func (a *Agent) newLoop(ctx context.Context, def *health.HealthDefinition) (*loo
 	}
 	if doc.Version == "" {
 		doc.Version = def.Annotations[health.VersionAnnotation]
+	}
+	if def.Annotations[health.RequestUIDAnnotation] == "" {
+		// Still run: the records show in the request's status, but an upgrade's await cannot
+		// tell them from another request's, so they never count for it.
+		a.cfg.Logger.Warn("the definition names no request uid: its records will not count for an upgrade",
+			"definition", def.Namespace+"/"+def.Name, "annotation", health.RequestUIDAnnotation)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	l := &loop{generation: def.Generation, cancel: cancel, done: make(chan struct{})}
@@ -62,10 +68,11 @@ func (a *Agent) newLoop(ctx context.Context, def *health.HealthDefinition) (*loo
 // or the heartbeat is due.
 func (a *Agent) run(ctx context.Context, def *health.HealthDefinition, doc *checks.Document, sched cron.Schedule) {
 	var (
-		prev      map[string]checks.ProbeState
-		lastState string
-		lastWrite time.Time
-		written   *health.HealthRecord
+		prev       map[string]checks.ProbeState
+		lastState  string
+		lastProven bool
+		lastWrite  time.Time
+		written    *health.HealthRecord
 	)
 	// Each definition's heartbeat is a little early or late, so that definitions created together
 	// do not all rewrite their records in the same second.
@@ -97,14 +104,13 @@ func (a *Agent) run(ctx context.Context, def *health.HealthDefinition, doc *chec
 		prev = rep.ProbeStates()
 		reason := ""
 		switch {
-		case rep.State != lastState:
+		case rep.State != lastState || rep.VersionProven != lastProven:
 			reason = "change"
 		case now.Sub(lastWrite) >= heartbeat:
 			reason = "heartbeat"
 		}
 		if reason != "" {
-			details := map[string]any{health.VersionKey: doc.Version, "checks": rep.Checks, "definition": def.Namespace + "/" + def.Name}
-			rec := health.NewRecord(def.Spec.PromiseRef.Name, *def.Spec.ResourceRef, rep.State, now.Unix(), details)
+			rec := health.NewRecord(def.Spec.PromiseRef.Name, *def.Spec.ResourceRef, rep.State, now.Unix(), stamp(def, doc, rep))
 			if w, err := health.WriteRecord(ctx, a.cfg.Platform, rec, written); err != nil {
 				a.cfg.Metrics.WriteErrors.Inc()
 				log.Error("writing the record", "err", err)
@@ -113,11 +119,23 @@ func (a *Agent) run(ctx context.Context, def *health.HealthDefinition, doc *chec
 				if rep.State != lastState {
 					log.Info("state", "state", rep.State, "was", orUnknown(lastState))
 				}
-				lastState, lastWrite, written = rep.State, now, w
+				lastState, lastProven, lastWrite, written = rep.State, rep.VersionProven, now, w
 			}
 		}
 		next = sched.Next(now)
 	}
+}
+
+// stamp is a round's record details, stamped so that await counts the record for this request's
+// upgrade and no other.
+func stamp(def *health.HealthDefinition, doc *checks.Document, rep checks.Report) map[string]any {
+	return health.Stamp{
+		Promise:       def.Spec.PromiseRef.Name,
+		RequestUID:    def.Annotations[health.RequestUIDAnnotation],
+		Definition:    def.Namespace + "/" + def.Name,
+		Version:       doc.Version,
+		VersionProven: rep.VersionProven,
+	}.Apply(map[string]any{"checks": rep.Checks})
 }
 
 func orUnknown(s string) string {

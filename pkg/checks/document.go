@@ -11,6 +11,8 @@
 //	    failureThreshold: 3
 //	  - name: db
 //	    tcp: {address: "db.example.com:5432"}
+//	  - name: served-version     # a version assertion: the new version itself answers
+//	    http: {url: "https://web.example.com/version", jsonPath: "{.version}", equals: "${version}"}
 //	  - name: rollout
 //	    kube: {apiVersion: apps/v1, kind: Deployment, namespace: web, name: web}
 //	    minReadySeconds: 30
@@ -24,7 +26,6 @@ package checks
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
@@ -73,7 +74,9 @@ type HTTP struct {
 	// BodyContains, when set, must appear in the body.
 	BodyContains string `json:"bodyContains,omitempty"`
 	// JSONPath, when set, is evaluated on the JSON body (Kubernetes JSONPath, e.g. {.status});
-	// it must yield Equals, or anything non-empty when Equals is unset.
+	// it must yield Equals, or anything non-empty when Equals is unset. Equals (or BodyContains)
+	// of ${version} makes the check a version assertion: passing it proves the new version
+	// answered, which the record says in details.versionProven.
 	JSONPath string `json:"jsonPath,omitempty"`
 	Equals   string `json:"equals,omitempty"`
 	// CABundle is PEM certificates to trust for HTTPS, instead of the system's.
@@ -97,6 +100,11 @@ type Kube struct {
 	Status    string `json:"status,omitempty"`
 	// MinReadySeconds is how long it must have been ready before it passes.
 	MinReadySeconds int `json:"minReadySeconds,omitempty"`
+	// Field, when set, is a JSONPath on the object (e.g. {.metadata.labels.version}) that must
+	// yield Equals, or anything non-empty when Equals is unset. Equals of ${version} makes the
+	// check a version assertion.
+	Field  string `json:"field,omitempty"`
+	Equals string `json:"equals,omitempty"`
 }
 
 // Prometheus passes when an instant query's every sample satisfies Expect, e.g. "result < 0.01".
@@ -131,6 +139,9 @@ func (d Duration) MarshalJSON() ([]byte, error) { return []byte(`"` + d.String()
 // Parse reads and validates a Checks document, filling in defaults. Errors name the check and
 // the field at fault.
 func Parse(data []byte) (*Document, error) {
+	if len(data) > MaxDocumentBytes {
+		return nil, fmt.Errorf("checks document: %d bytes, want at most %d", len(data), MaxDocumentBytes)
+	}
 	var doc Document
 	if err := yaml.UnmarshalStrict(data, &doc); err != nil {
 		return nil, fmt.Errorf("reading the checks document: %w", err)
@@ -151,11 +162,14 @@ func (d *Document) validate() error {
 	if len(d.Checks) == 0 {
 		return errors.New("checks document: no checks")
 	}
+	if len(d.Checks) > MaxChecks {
+		return fmt.Errorf("checks document: %d checks, want at most %d (one record holds them all)", len(d.Checks), MaxChecks)
+	}
 	seen := map[string]bool{}
 	for i := range d.Checks {
 		c := &d.Checks[i]
 		where := fmt.Sprintf("checks[%d]", i)
-		if c.Name != "" {
+		if c.Name != "" && len(c.Name) <= MaxNameLength {
 			where = fmt.Sprintf("check %q", c.Name)
 		}
 		if err := c.validate(); err != nil {
@@ -173,6 +187,9 @@ func (c *Check) validate() error {
 	if c.Name == "" {
 		return errors.New("name is required")
 	}
+	if len(c.Name) > MaxNameLength {
+		return fmt.Errorf("name: %d characters, want at most %d", len(c.Name), MaxNameLength)
+	}
 	kinds := 0
 	for _, set := range []bool{c.HTTP != nil, c.TCP != nil, c.Kube != nil, c.Prometheus != nil} {
 		if set {
@@ -183,7 +200,7 @@ func (c *Check) validate() error {
 		return fmt.Errorf("want exactly one of http, tcp, kube or prometheus, got %d", kinds)
 	}
 	if c.Timeout.Duration == 0 {
-		c.Timeout.Duration = 5 * time.Second
+		c.Timeout.Duration = DefaultTimeout
 	}
 	if c.SuccessThreshold == 0 {
 		c.SuccessThreshold = 1
@@ -194,20 +211,24 @@ func (c *Check) validate() error {
 	if c.OnFailure == "" {
 		c.OnFailure = "unhealthy"
 	}
-	switch {
-	case c.Timeout.Duration < 0 || c.Timeout.Duration > 5*time.Minute:
-		return fmt.Errorf("timeout %s: want between 0 and 5m", c.Timeout)
-	case c.SuccessThreshold < 1 || c.FailureThreshold < 1:
-		return errors.New("successThreshold and failureThreshold must be at least 1")
-	case c.OnFailure != "unhealthy" && c.OnFailure != "degraded":
+	if c.Timeout.Duration < MinTimeout || c.Timeout.Duration > MaxTimeout {
+		return fmt.Errorf("timeout %s: want between %s and %s", c.Timeout, FormatDuration(MinTimeout), FormatDuration(MaxTimeout))
+	}
+	if err := inRange("successThreshold", c.SuccessThreshold, 1, MaxThreshold); err != nil {
+		return err
+	}
+	if err := inRange("failureThreshold", c.FailureThreshold, 1, MaxThreshold); err != nil {
+		return err
+	}
+	if c.OnFailure != "unhealthy" && c.OnFailure != "degraded" {
 		return fmt.Errorf("onFailure %q: want unhealthy or degraded", c.OnFailure)
 	}
 	switch {
 	case c.HTTP != nil:
 		return c.HTTP.validate()
 	case c.TCP != nil:
-		if _, _, err := splitHostPort(c.TCP.Address); err != nil {
-			return fmt.Errorf("tcp.address %q: want host:port", c.TCP.Address)
+		if err := CheckAddress(c.TCP.Address); err != nil {
+			return fmt.Errorf("tcp.address %w", err)
 		}
 	case c.Kube != nil:
 		return c.Kube.validate()
@@ -218,9 +239,8 @@ func (c *Check) validate() error {
 }
 
 func (h *HTTP) validate() error {
-	u, err := url.Parse(h.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("http.url %q: want an absolute http or https URL", h.URL)
+	if err := CheckURL(h.URL); err != nil {
+		return fmt.Errorf("http.url %w", err)
 	}
 	for _, code := range h.ExpectStatus {
 		if code < 100 || code > 599 {
@@ -244,21 +264,20 @@ func (k *Kube) validate() error {
 	switch {
 	case k.APIVersion == "" || k.Kind == "" || k.Name == "":
 		return errors.New("kube needs apiVersion, kind and name")
-	case k.MinReadySeconds < 0:
-		return fmt.Errorf("kube.minReadySeconds %d: must not be negative", k.MinReadySeconds)
+	case k.MinReadySeconds < 0 || k.MinReadySeconds > MaxMinReadySeconds:
+		return inRange("kube.minReadySeconds", k.MinReadySeconds, 0, MaxMinReadySeconds)
 	case k.Condition == "" && !rolloutKinds[k.Kind]:
 		return fmt.Errorf("kube: a %s has no built-in readiness: name a condition (e.g. condition: Ready)", k.Kind)
 	}
 	if k.Condition != "" && k.Status == "" {
 		k.Status = "True"
 	}
-	return nil
+	return k.validateField()
 }
 
 func (p *Prometheus) validate() error {
-	u, err := url.Parse(p.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("prometheus.url %q: want an absolute http or https URL", p.URL)
+	if err := CheckURL(p.URL); err != nil {
+		return fmt.Errorf("prometheus.url %w", err)
 	}
 	if strings.TrimSpace(p.Query) == "" {
 		return errors.New("prometheus.query is required")
@@ -269,8 +288,5 @@ func (p *Prometheus) validate() error {
 	if p.MinSamples == 0 {
 		p.MinSamples = 1
 	}
-	if p.MinSamples < 0 {
-		return fmt.Errorf("prometheus.minSamples %d: must be at least 1", p.MinSamples)
-	}
-	return nil
+	return inRange("prometheus.minSamples", p.MinSamples, 1, MaxMinSamples)
 }

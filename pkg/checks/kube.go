@@ -35,7 +35,7 @@ func (r *Runner) runKube(ctx context.Context, k *Kube) Result {
 	if err != nil {
 		return failed("reading %s %s/%s: %v", k.Kind, k.Namespace, k.Name, err)
 	}
-	return Ready(k, obj)
+	return fieldEquals(k, obj, Ready(k, obj))
 }
 
 // Ready judges an object's readiness the way the check declares it.

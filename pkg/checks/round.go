@@ -20,6 +20,8 @@ type CheckReport struct {
 type Report struct {
 	State  string
 	Checks map[string]CheckReport
+	// VersionProven: the document has a version assertion, and every one passed this round.
+	VersionProven bool
 }
 
 // Round runs every check of the document once, at the same time, and folds the results into
@@ -31,7 +33,7 @@ func (d *Document) Round(ctx context.Context, r *Runner, prev map[string]ProbeSt
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = r.Run(ctx, c)
+			results[i] = r.Run(ctx, c.withVersion(d.Version))
 		}()
 	}
 	wg.Wait()
@@ -44,6 +46,7 @@ func (d *Document) Round(ctx context.Context, r *Runner, prev map[string]ProbeSt
 		states = append(states, st.State)
 	}
 	rep.State = Worst(states...)
+	rep.VersionProven = versionProven(d.Checks, results, d.Version)
 	return rep
 }
 

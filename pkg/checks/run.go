@@ -6,9 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -67,6 +65,21 @@ func (r *Runner) Run(ctx context.Context, c Check) Result {
 	if !res.Pass && ctx.Err() != nil {
 		res.Err = fmt.Sprintf("timed out after %s", c.Timeout.Duration)
 	}
+	return clipResult(res)
+}
+
+// clipResult bounds what a run puts into the record: the service being checked, not the
+// document, decides how long an error or an observed value is.
+func clipResult(res Result) Result {
+	res.Err = clip(res.Err, MaxErrorLength)
+	for k, v := range res.Observed {
+		switch v := v.(type) {
+		case string:
+			res.Observed[k] = clip(v, MaxObservedLength)
+		case []float64:
+			res.Observed[k] = v[:min(len(v), MaxObservedSamples)]
+		}
+	}
 	return res
 }
 
@@ -104,16 +117,4 @@ func certPool(pemData string) (*x509.CertPool, error) {
 		return nil, errors.New("no PEM certificate in it")
 	}
 	return pool, nil
-}
-
-func splitHostPort(addr string) (string, int, error) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "", 0, err
-	}
-	n, err := strconv.Atoi(port)
-	if err != nil || n < 1 || n > 65535 || host == "" {
-		return "", 0, fmt.Errorf("bad address %q", addr)
-	}
-	return host, n, nil
 }

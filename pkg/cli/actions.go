@@ -97,8 +97,8 @@ func newApproveCommand(e *env) *cobra.Command {
 	return action(e, "approve PROMISE WAVE", "Let the next wave that waits for approval start", "", cobra.ExactArgs(2),
 		func(ctx context.Context, _ *clients, ts *turnstile.Turnstile, args []string, who string) (string, error) {
 			wave, err := strconv.Atoi(args[1])
-			if err != nil || wave < 0 {
-				return "", fmt.Errorf("wave %q: want a whole number, 0 or more", args[1])
+			if err != nil || wave < 0 || wave > rollout.MaxWave {
+				return "", fmt.Errorf("wave %q: want a whole number from 0 to %d", args[1], rollout.MaxWave)
 			}
 			return fmt.Sprintf("approved wave %d of %s", wave, args[0]), ts.Approve(ctx, wave, who)
 		})
@@ -119,24 +119,38 @@ NAMESPACE/NAME.`, cobra.ExactArgs(2),
 				}
 				key = ns + "/" + key
 			}
-			slot, err := ts.Skip(ctx, key, force)
-			if err != nil {
-				return "", err
-			}
-			return fmt.Sprintf("skipped %s: released %s", key, slot.Name), markSkipped(ctx, c, gvr, key, slot, who)
+			return skip(ctx, c, ts, gvr, key, force, who)
 		})
 	cmd.Flags().BoolVar(&force, "force", false, "skip an upgrade that has not failed")
 	return cmd
 }
 
+// skip releases the request's slot and marks its upgrade Skipped, naming the version it was
+// upgrading to (the slot as it was before the release says which).
+func skip(ctx context.Context, c *clients, ts *turnstile.Turnstile, gvr schema.GroupVersionResource, key string, force bool, who string) (string, error) {
+	slot, err := ts.Skip(ctx, key, force)
+	if err != nil {
+		return "", err
+	}
+	named := slot.Version
+	if named == "" {
+		named = "an unrecorded version"
+	}
+	msg := fmt.Sprintf("upgrade to %s skipped by %s; %s released", named, who, slot.Name)
+	if err := markSkipped(ctx, c, gvr, key, slot.Version, msg); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("skipped %s's upgrade to %s: released %s", key, named, slot.Name), nil
+}
+
 // markSkipped writes Skipped into the request's status and records an Event naming the operator.
-func markSkipped(ctx context.Context, c *clients, gvr schema.GroupVersionResource, key string, slot turnstile.Slot, who string) error {
+// The status carries the version, so that status shows the request Skipped in that rollout.
+func markSkipped(ctx context.Context, c *clients, gvr schema.GroupVersionResource, key, version, msg string) error {
 	ns, name, _ := strings.Cut(key, "/")
-	msg := fmt.Sprintf("upgrade to %s skipped by %s; %s released", slot.Version, who, slot.Name)
-	st := rollout.Status{Phase: rollout.PhaseSkipped, Version: slot.Version, Since: time.Now(), Message: msg}
+	st := rollout.Status{Phase: rollout.PhaseSkipped, Version: version, Since: time.Now(), Message: msg}
 	patch, err := json.Marshal(map[string]any{"status": map[string]any{rollout.StatusKey: st.Map()}})
 	if err != nil {
-		return err
+		return fmt.Errorf("marking %s Skipped: %w", key, err)
 	}
 	obj, err := c.dynamic.Resource(gvr).Namespace(ns).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{}, "status")
 	if err != nil {

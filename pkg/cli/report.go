@@ -117,7 +117,7 @@ func buildReport(promise string, view turnstile.View, requests []unstructured.Un
 		if !present {
 			row.Health = "-"
 		}
-		row.Fresh = present && allFresh(hs, health.Freshness{Since: row.Since, Version: ro.Target})
+		row.Fresh = present && allFresh(hs, health.Freshness{Promise: promise, RequestUID: string(u.GetUID()), Since: row.Since, Version: ro.Target})
 		switch row.Phase {
 		case rollout.PhaseUpgraded, rollout.PhaseSkipped:
 			rep.Upgraded++
@@ -142,16 +142,14 @@ func buildReport(promise string, view turnstile.View, requests []unstructured.Un
 	return rep
 }
 
+// allFresh reports whether the request's own records all speak for its upgrade, as await would
+// count them; other Promises' and requests' records are left out.
 func allFresh(hs health.Status, f health.Freshness) bool {
-	if len(hs.Records) == 0 || f.Since.IsZero() && f.Version == "" {
+	if f.Since.IsZero() {
 		return false
 	}
-	for _, r := range hs.Records {
-		if !f.Fresh(r) {
-			return false
-		}
-	}
-	return true
+	o := health.Observe(hs, true, f, time.Now())
+	return o.Counted > 0 && o.Stale == 0
 }
 
 // waveOf is a request's wave; without a valid wave label it is in the default wave, 1.

@@ -20,6 +20,7 @@ import (
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/utils/clock"
 
+	"github.com/kratix-turnstile/turnstile/pkg/rollout"
 	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
 	"github.com/kratix-turnstile/turnstile/pkg/version"
 )
@@ -74,6 +75,12 @@ func NewRoot(stdout, stderr io.Writer, clk clock.PassiveClock) *cobra.Command {
 		Version:       version.Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		PersistentPreRunE: func(*cobra.Command, []string) error {
+			if e.slots < 1 || e.slots > rollout.MaxSlots {
+				return fmt.Errorf("--slots must be between 1 and %d (as the acquire stage's), got %d", rollout.MaxSlots, e.slots)
+			}
+			return nil
+		},
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)

@@ -46,6 +46,9 @@ func runStatus(ctx context.Context, e *env, f *statusFlags, args []string, out i
 	if f.output != "table" && f.output != "json" {
 		return fmt.Errorf("--output %q: want table or json", f.output)
 	}
+	if f.timeout < 0 {
+		return fmt.Errorf("--timeout must not be negative (0 waits for ever), got %s", f.timeout)
+	}
 	c, err := e.clients()
 	if err != nil {
 		return err

@@ -20,6 +20,16 @@ const (
 	PhaseSkipped = "Skipped"
 )
 
+// Bounds the stages and kubectl-turnstile both check, so that a value one accepts the other
+// does too.
+const (
+	// MaxSlots bounds a Promise's slots: each is a Lease, read on every turn of the turnstile,
+	// and past a thousand upgrades at once a rollout is not gated any more.
+	MaxSlots = 1000
+	// MaxWave bounds the waves a flag or command names (default wave, approval waves).
+	MaxWave = 1000
+)
+
 // Status is the turnstile block of a request's status.
 type Status struct {
 	Phase    string

@@ -22,8 +22,10 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kratix-turnstile/turnstile/pkg/bindings"
+	"github.com/kratix-turnstile/turnstile/pkg/checks"
 	"github.com/kratix-turnstile/turnstile/pkg/kube"
 	"github.com/kratix-turnstile/turnstile/pkg/pipeline"
+	"github.com/kratix-turnstile/turnstile/pkg/rollout"
 	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
 	"github.com/kratix-turnstile/turnstile/pkg/version"
 )
@@ -44,28 +46,89 @@ type slotFlags struct {
 
 func (f *slotFlags) register(fs *pflag.FlagSet, waitHelp string) {
 	fs.StringVar(&f.namespace, "slot-namespace", turnstile.DefaultNamespace, "namespace of the slot Leases; it must exist")
-	fs.IntVar(&f.slots, "slots", 1, "how many requests of the Promise may upgrade at once")
+	fs.IntVar(&f.slots, "slots", 1, fmt.Sprintf("how many requests of the Promise may upgrade at once (1 to %d)", rollout.MaxSlots))
 	fs.DurationVar(&f.leaseDuration, "lease-duration", turnstile.DefaultLeaseDuration,
-		"how long a slot stays held without renewal; must cover the Promise's configure pipeline")
+		"how long a slot stays held without renewal; must cover the Promise's configure pipeline ("+span(turnstile.MinLeaseDuration, turnstile.MaxLeaseDuration)+")")
 	fs.StringVar(&f.target, "target-version", "",
 		"the version being rolled out (default: the Promise's kratix.io/promise-version label, else a hash of its spec)")
-	fs.DurationVar(&f.wait, "wait", time.Minute, waitHelp+"; 0 waits for as long as it takes (for Kratix without workflow-control)")
-	fs.DurationVar(&f.retryAfter, "retry-after", 30*time.Second, "when --wait runs out, ask Kratix to run the pipeline again after this")
+	fs.DurationVar(&f.wait, "wait", time.Minute, waitHelp+"; 0 waits for as long as it takes (for Kratix without workflow-control); at most "+fmtDuration(maxWait))
+	fs.DurationVar(&f.retryAfter, "retry-after", 30*time.Second, "when --wait runs out, ask Kratix to run the pipeline again after this ("+span(minRetryAfter, maxRetryAfter)+")")
 }
 
+// Bounds of the stages' flags: what a platform engineer would set, with room either side, and
+// well inside what the API fields they end up in can hold (a Lease's durations are int32
+// seconds: 1193047h once wrapped round to 1904s).
+const (
+	// maxWait bounds --wait (0 means no limit): a pipeline pod blocked longer is better
+	// handed back to Kratix.
+	maxWait = 24 * time.Hour
+	// minRetryAfter and maxRetryAfter bound how soon Kratix re-runs a pipeline that handed back.
+	minRetryAfter = time.Second
+	maxRetryAfter = 24 * time.Hour
+
+	// await's flags.
+	maxMinHealthy       = 24 * time.Hour
+	maxFailureThreshold = 100
+	// minProgressDeadline is low for tests that fail an upgrade on purpose; a real one is minutes.
+	minProgressDeadline = time.Second
+	maxProgressDeadline = 7 * 24 * time.Hour
+	maxGateMinSample    = 1000
+
+	// check's flags.
+	minCheckInterval = time.Second
+	maxCheckInterval = time.Hour
+)
+
 func (f *slotFlags) validate() error {
-	switch {
-	case f.slots < 1:
-		return fmt.Errorf("--slots must be at least 1, got %d", f.slots)
-	case f.wait < 0:
+	if err := intIn("slots", f.slots, 1, rollout.MaxSlots); err != nil {
+		return err
+	}
+	if f.wait < 0 {
 		return fmt.Errorf("--wait must not be negative, got %s", f.wait)
-	case f.retryAfter <= 0:
-		return fmt.Errorf("--retry-after must be positive, got %s", f.retryAfter)
-	case f.leaseDuration < 3*time.Second:
-		return fmt.Errorf("--lease-duration must be at least 3s, got %s", f.leaseDuration)
+	}
+	if err := durationIn("wait", f.wait, 0, maxWait); err != nil {
+		return err
+	}
+	if err := durationIn("retry-after", f.retryAfter, minRetryAfter, maxRetryAfter); err != nil {
+		return err
+	}
+	return durationIn("lease-duration", f.leaseDuration, turnstile.MinLeaseDuration, turnstile.MaxLeaseDuration)
+}
+
+// intIn is the error for a count flag outside lo..hi, naming the flag and the end it broke.
+func intIn(flag string, v, lo, hi int) error {
+	switch {
+	case v < lo:
+		return fmt.Errorf("--%s must be at least %d, got %d", flag, lo, v)
+	case v > hi:
+		return fmt.Errorf("--%s must be at most %d, got %d", flag, hi, v)
 	}
 	return nil
 }
+
+// durationIn is intIn for durations.
+func durationIn(flag string, v, lo, hi time.Duration) error {
+	switch {
+	case v < lo:
+		return fmt.Errorf("--%s must be at least %s, got %s", flag, fmtDuration(lo), v)
+	case v > hi:
+		return fmt.Errorf("--%s must be at most %s, got %s", flag, fmtDuration(hi), v)
+	}
+	return nil
+}
+
+// share is the error for a ratio flag outside 0..1; NaN is outside too.
+func share(flag string, v float64) error {
+	if !(v >= 0 && v <= 1) {
+		return fmt.Errorf("--%s must be a share between 0 and 1, got %g", flag, v)
+	}
+	return nil
+}
+
+func span(lo, hi time.Duration) string { return fmtDuration(lo) + " to " + fmtDuration(hi) }
+
+// fmtDuration writes a bound the way people write it: 24h, not 24h0m0s.
+func fmtDuration(d time.Duration) string { return checks.FormatDuration(d) }
 
 // run is what a stage knows once it has read its flags, environment and input.
 type run struct {
@@ -152,6 +215,9 @@ func restConfig(stageName string) (*rest.Config, error) {
 	// Many requests of a Promise run these stages at once; the default 5 QPS would queue them.
 	cfg.QPS, cfg.Burst = 50, 100
 	cfg.UserAgent = "turnstile-" + stageName + "/" + version.Version
+	// A stage that waits minutes for a slot outlives an apiserver restart; it must not fail the
+	// request's workflow for it.
+	kube.RideOutOutages(cfg, kube.TransientBudget)
 	return cfg, nil
 }
 

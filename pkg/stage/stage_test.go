@@ -1,6 +1,9 @@
 package stage
 
 import (
+	"bytes"
+	"context"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -56,19 +59,157 @@ func TestSlotFlagsValidate(t *testing.T) {
 		want   string
 	}{
 		{"valid", func(*slotFlags) {}, ""},
-		{"N < 1", func(f *slotFlags) { f.slots = 0 }, "--slots must be at least 1"},
+		{"the edges", func(f *slotFlags) {
+			f.slots, f.wait, f.retryAfter, f.leaseDuration = 1000, 24*time.Hour, 24*time.Hour, 15*time.Second
+		}, ""},
+		{"no wait limit", func(f *slotFlags) { f.wait = 0 }, ""},
+		{"N < 1", func(f *slotFlags) { f.slots = 0 }, "--slots must be at least 1, got 0"},
+		{"too many slots", func(f *slotFlags) { f.slots = 1001 }, "--slots must be at most 1000, got 1001"},
 		{"negative wait", func(f *slotFlags) { f.wait = -time.Second }, "--wait must not be negative"},
-		{"no retry", func(f *slotFlags) { f.retryAfter = 0 }, "--retry-after must be positive"},
-		{"short lease", func(f *slotFlags) { f.leaseDuration = time.Second }, "--lease-duration must be at least 3s"},
+		{"long wait", func(f *slotFlags) { f.wait = 25 * time.Hour }, "--wait must be at most 24h, got 25h0m0s"},
+		{"no retry", func(f *slotFlags) { f.retryAfter = 0 }, "--retry-after must be at least 1s, got 0s"},
+		{"negative retry", func(f *slotFlags) { f.retryAfter = -time.Second }, "--retry-after must be at least 1s, got -1s"},
+		{"late retry", func(f *slotFlags) { f.retryAfter = 48 * time.Hour }, "--retry-after must be at most 24h, got 48h0m0s"},
+		{"short lease", func(f *slotFlags) { f.leaseDuration = 3 * time.Second }, "--lease-duration must be at least 15s, got 3s"},
+		{"lease that wrapped int32", func(f *slotFlags) { f.leaseDuration = 1193047 * time.Hour }, "--lease-duration must be at most 24h, got 1193047h0m0s"},
+		{"lease the apiserver refused", func(f *slotFlags) { f.leaseDuration = 999999 * time.Hour }, "--lease-duration must be at most 24h"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := ok
 			tt.change(&f)
-			err := f.validate()
-			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
-				t.Fatalf("validate() = %v, want %q", err, tt.want)
+			checkErr(t, f.validate(), tt.want)
+		})
+	}
+}
+
+func TestAwaitFlagsValidate(t *testing.T) {
+	ok := awaitFlags{slotFlags: slotFlags{slots: 1, wait: time.Minute, retryAfter: 30 * time.Second, leaseDuration: 10 * time.Minute},
+		minHealthy: 30 * time.Second, failureThreshold: 3, progressDeadline: 10 * time.Minute, maxUnhealthy: 0.1, maxFailed: 0.2, minSample: 5, defaultWave: 1}
+	tests := []struct {
+		name   string
+		change func(*awaitFlags)
+		want   string
+	}{
+		{"valid", func(*awaitFlags) {}, ""},
+		{"the edges", func(f *awaitFlags) {
+			f.wait, f.minHealthy, f.failureThreshold, f.progressDeadline = 0, 24*time.Hour, 100, 168*time.Hour
+			f.maxUnhealthy, f.maxFailed, f.minSample, f.defaultWave = 0, 1, 1000, 1000
+		}, ""},
+		{"negative soak", func(f *awaitFlags) { f.minHealthy = -time.Second }, "--min-healthy must not be negative"},
+		{"day-long soak", func(f *awaitFlags) { f.wait, f.minHealthy = 0, 25*time.Hour }, "--min-healthy must be at most 24h, got 25h0m0s"},
+		{"no failures allowed", func(f *awaitFlags) { f.failureThreshold = 0 }, "--failure-threshold must be at least 1, got 0"},
+		{"endless failures", func(f *awaitFlags) { f.failureThreshold = 1000000 }, "--failure-threshold must be at most 100, got 1000000"},
+		{"no deadline", func(f *awaitFlags) { f.progressDeadline = 0 }, "--progress-deadline must be at least 1s, got 0s"},
+		{"negative deadline", func(f *awaitFlags) { f.progressDeadline = -time.Minute }, "--progress-deadline must be at least 1s, got -1m0s"},
+		{"month-long deadline", func(f *awaitFlags) { f.progressDeadline = 720 * time.Hour }, "--progress-deadline must be at most 168h, got 720h0m0s"},
+		{"negative unhealthy ratio", func(f *awaitFlags) { f.maxUnhealthy = -0.1 }, "--max-unhealthy-ratio must be a share between 0 and 1, got -0.1"},
+		{"NaN unhealthy ratio", func(f *awaitFlags) { f.maxUnhealthy = math.NaN() }, "--max-unhealthy-ratio must be a share between 0 and 1, got NaN"},
+		{"failed ratio over 1", func(f *awaitFlags) { f.maxFailed = 1.5 }, "--max-failed-ratio must be a share between 0 and 1, got 1.5"},
+		{"infinite failed ratio", func(f *awaitFlags) { f.maxFailed = math.Inf(1) }, "--max-failed-ratio must be a share between 0 and 1, got +Inf"},
+		{"no sample", func(f *awaitFlags) { f.minSample = 0 }, "--gate-min-sample must be at least 1, got 0"},
+		{"huge sample", func(f *awaitFlags) { f.minSample = 1001 }, "--gate-min-sample must be at most 1000, got 1001"},
+		{"negative wave", func(f *awaitFlags) { f.defaultWave = -1 }, "--default-wave must be at least 0, got -1"},
+		{"far wave", func(f *awaitFlags) { f.defaultWave = 1001 }, "--default-wave must be at most 1000, got 1001"},
+		{"soak longer than a run", func(f *awaitFlags) { f.minHealthy = 2 * time.Minute }, "--min-healthy (2m0s) must be shorter than --wait (1m0s)"},
+		{"slot expires between runs", func(f *awaitFlags) { f.leaseDuration = 30 * time.Second },
+			"--retry-after (30s) must be at most half --lease-duration (30s): the slot would expire between runs"},
+		{"no runs to expire between", func(f *awaitFlags) { f.wait, f.leaseDuration = 0, 30*time.Second }, ""},
+		{"bad selector", func(f *awaitFlags) { f.gateSelector = "a in (" }, `--gate-selector "a in ("`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := ok
+			tt.change(&f)
+			checkErr(t, f.validate(), tt.want)
+		})
+	}
+}
+
+func TestCheckFlagsValidate(t *testing.T) {
+	ok := checkFlags{interval: 10 * time.Second, wait: time.Minute, minHealthy: 30 * time.Second,
+		source: checkSource{httpURL: "http://web:8080/healthz", timeout: "5s", failureThreshold: 3}}
+	tests := []struct {
+		name   string
+		change func(*checkFlags)
+		want   string
+	}{
+		{"valid", func(*checkFlags) {}, ""},
+		{"a document leaves the check flags alone", func(f *checkFlags) { f.source = checkSource{inline: "x", timeout: "soon"} }, ""},
+		{"the edges", func(f *checkFlags) {
+			f.interval, f.wait, f.source.timeout, f.source.failureThreshold = time.Hour, 24*time.Hour, "5m", 100
+		}, ""},
+		{"no interval", func(f *checkFlags) { f.interval = 0 }, "--interval must be at least 1s, got 0s"},
+		{"hot loop", func(f *checkFlags) { f.interval = time.Millisecond }, "--interval must be at least 1s, got 1ms"},
+		{"rare interval", func(f *checkFlags) { f.interval = 2 * time.Hour }, "--interval must be at most 1h, got 2h0m0s"},
+		{"negative wait", func(f *checkFlags) { f.wait = -time.Second }, "--wait must not be negative"},
+		{"long wait", func(f *checkFlags) { f.wait = 48 * time.Hour }, "--wait must be at most 24h"},
+		{"day-long soak", func(f *checkFlags) { f.wait, f.minHealthy = 0, 25*time.Hour }, "--min-healthy must be at most 24h, got 25h0m0s"},
+		{"http port 0", func(f *checkFlags) { f.source.httpURL = "http://web:0/" }, `--http-url "http://web:0/": port 0, want 1 to 65535`},
+		{"http port 99999", func(f *checkFlags) { f.source.httpURL = "http://web:99999/" }, `--http-url "http://web:99999/": port 99999, want 1 to 65535`},
+		{"relative URL", func(f *checkFlags) { f.source.httpURL = "/healthz" }, `--http-url "/healthz": want an absolute http or https URL`},
+		{"tcp port 0", func(f *checkFlags) { f.source = checkSource{tcpAddress: "db:0", timeout: "5s", failureThreshold: 3} }, `--tcp-address "db:0": port 0, want 1 to 65535`},
+		{"bad status", func(f *checkFlags) { f.source.expectStatus = []int{99} }, "--expect-status 99: not an HTTP status code"},
+		{"bad timeout", func(f *checkFlags) { f.source.timeout = "soon" }, `--timeout "soon": want a duration like 2s`},
+		{"short timeout", func(f *checkFlags) { f.source.timeout = "10ms" }, "--timeout must be at least 100ms, got 10ms"},
+		{"long timeout", func(f *checkFlags) { f.source.timeout = "1h" }, "--timeout must be at most 5m, got 1h0m0s"},
+		{"no failures allowed", func(f *checkFlags) { f.source.failureThreshold = 0 }, "--failure-threshold must be at least 1, got 0"},
+		{"endless failures", func(f *checkFlags) { f.source.failureThreshold = 101 }, "--failure-threshold must be at most 100, got 101"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := ok
+			tt.change(&f)
+			checkErr(t, f.validate(), tt.want)
+		})
+	}
+}
+
+// TestMainRejectsOutOfRange runs the binary's entry point: a value out of range is one line
+// naming the flag, exit 1, before anything is read or written.
+func TestMainRejectsOutOfRange(t *testing.T) {
+	t.Setenv(DirsEnv, t.TempDir()) // nothing to read there: validation must come first
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"acquire", "--lease-duration=1193047h"}, "turnstile acquire: --lease-duration must be at most 24h, got 1193047h0m0s"},
+		{[]string{"acquire", "--lease-duration=3s"}, "turnstile acquire: --lease-duration must be at least 15s, got 3s"},
+		{[]string{"acquire", "--slots=5000"}, "turnstile acquire: --slots must be at most 1000, got 5000"},
+		{[]string{"acquire", "--default-wave=-1"}, "turnstile acquire: --default-wave must be at least 0, got -1"},
+		{[]string{"acquire", "--default-wave=100000"}, "turnstile acquire: --default-wave must be at most 1000, got 100000"},
+		{[]string{"acquire", "--require-approval-waves=1,2000"}, "turnstile acquire: --require-approval-waves must list waves from 0 to 1000, got 2000"},
+		{[]string{"await", "--max-failed-ratio=NaN"}, "turnstile await: --max-failed-ratio must be a share between 0 and 1, got NaN"},
+		{[]string{"await", "--progress-deadline=10000h"}, "turnstile await: --progress-deadline must be at most 168h"},
+		{[]string{"check", "--interval=0s"}, "turnstile check: --interval must be at least 1s, got 0s"},
+		{[]string{"check", "--http-url=http://web:99999/"}, `turnstile check: --http-url "http://web:99999/": port 99999, want 1 to 65535`},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := Main(context.Background(), tt.args, &stdout, &stderr)
+			if code != 1 || !strings.HasPrefix(stderr.String(), tt.want) || strings.Count(stderr.String(), "\n") != 1 {
+				t.Fatalf("exit %d, stderr %q; want exit 1 and one line starting %q", code, stderr.String(), tt.want)
+			}
+			if stdout.Len() > 0 {
+				t.Errorf("stdout %q: nothing should have run", stdout.String())
 			}
 		})
+	}
+}
+
+func checkErr(t *testing.T, err error, want string) {
+	t.Helper()
+	if want == "" {
+		if err != nil {
+			t.Fatalf("validate() = %v, want no error", err)
+		}
+		return
+	}
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("validate() = %v, want %q", err, want)
+	}
+	if strings.Contains(err.Error(), "\n") {
+		t.Errorf("error spans lines: %q", err)
 	}
 }
