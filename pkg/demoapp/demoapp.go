@@ -31,7 +31,10 @@ func Handler(c Config) http.Handler {
 			http.Error(w, "unhealthy: "+c.Version+" is broken", http.StatusInternalServerError)
 			return
 		}
-		fmt.Fprintf(w, "ok %s\n", c.Version)
+		// The version it runs, as JSON: a health check that expects it proves that the new
+		// version answered, not old pods still behind the Service.
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, "{\"status\":\"ok\",\"version\":%q}\n", c.Version)
 	})
 	return mux
 }

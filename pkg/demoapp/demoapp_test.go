@@ -15,7 +15,7 @@ func TestHandler(t *testing.T) {
 		code    int
 		bodyHas string
 	}{
-		{"healthy", Config{Version: "v2", Healthy: true}, "/healthz", 200, "ok v2"},
+		{"healthy", Config{Version: "v2", Healthy: true}, "/healthz", 200, `{"status":"ok","version":"v2"}`},
 		{"broken", Config{Version: "v2", Healthy: false}, "/healthz", 500, "v2 is broken"},
 		{"the page", Config{Version: "v1", Message: "hello", Healthy: true}, "/", 200, "hello (v1)"},
 	}

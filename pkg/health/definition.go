@@ -3,12 +3,13 @@ package health
 import (
 	"fmt"
 
-	"github.com/robfig/cron/v3"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/kratix-turnstile/turnstile/pkg/checks"
 )
 
 // The group and version of HealthDefinition (SKE's schema) and HealthRecord (Kratix's).
@@ -18,8 +19,13 @@ var (
 	HealthRecords     = GroupVersion.WithResource("healthrecords")
 )
 
-// VersionAnnotation stamps the rollout's target version on a HealthDefinition.
-const VersionAnnotation = "turnstile.kratix.io/version"
+// Annotations of a HealthDefinition that its records' stamps are made from: the rollout's
+// target version, and the uid of the request it checks, which tells this request's records from
+// those of an earlier request of the same name.
+const (
+	VersionAnnotation    = "turnstile.kratix.io/version"
+	RequestUIDAnnotation = "turnstile.kratix.io/request-uid"
+)
 
 // PromiseRef names a Promise.
 type PromiseRef struct {
@@ -71,18 +77,9 @@ func DefinitionName(promise, namespace, name string) string {
 	return promise + "-" + namespace + "-" + name
 }
 
-// ParseSchedule reads a cron schedule: five fields, or a macro such as @hourly or @every 30s.
-func ParseSchedule(s string) (cron.Schedule, error) {
-	sched, err := cron.ParseStandard(s)
-	if err != nil {
-		return nil, fmt.Errorf("schedule %q: %w", s, err)
-	}
-	return sched, nil
-}
-
 // NewDefinition builds a request's HealthDefinition, checking the schedule and the name.
 func NewDefinition(namespace string, promise string, ref ResourceRef, schedule, input, version string) (*HealthDefinition, error) {
-	if _, err := ParseSchedule(schedule); err != nil {
+	if _, err := checks.ParseSchedule(schedule); err != nil {
 		return nil, err
 	}
 	name := DefinitionName(promise, ref.Namespace, ref.Name)

@@ -1,71 +1,11 @@
 package health
 
 import (
-	"strings"
 	"testing"
 	"time"
 )
 
 var t0 = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
-
-func TestFresh(t *testing.T) {
-	since := t0.Add(300 * time.Millisecond)
-	tests := []struct {
-		name    string
-		f       Freshness
-		lastRun time.Time
-		details map[string]any
-		want    bool
-	}{
-		{"run after the upgrade began", Freshness{Since: since}, t0.Add(2 * time.Second), nil, true},
-		{"run in the same second, maybe before: not trusted", Freshness{Since: since}, t0, nil, false},
-		{"run the next whole second", Freshness{Since: since}, t0.Add(time.Second), nil, true},
-		{"run before", Freshness{Since: since}, t0.Add(-time.Hour), nil, false},
-		{"old run stamped with the target version", Freshness{Since: since, Version: "v2"}, t0.Add(-time.Hour), map[string]any{"version": "v2"}, true},
-		{"old run stamped with the old version", Freshness{Since: since, Version: "v2"}, t0.Add(-time.Hour), map[string]any{"version": "v1"}, false},
-		{"new run stamped with the old version: it may have reached the old app", Freshness{Since: since, Version: "v2"}, t0.Add(5 * time.Second), map[string]any{"version": "v1"}, false},
-		{"new unstamped run, with a target version", Freshness{Since: since, Version: "v2"}, t0.Add(5 * time.Second), nil, true},
-		{"no lastRun", Freshness{Since: since}, time.Time{}, nil, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := tt.f.Fresh(Record{LastRun: tt.lastRun, Details: tt.details}); got != tt.want {
-				t.Errorf("Fresh() = %v, want %v", got, tt.want)
-			}
-		})
-	}
-}
-
-func TestObserve(t *testing.T) {
-	f := Freshness{Since: t0}
-	fresh, stale := t0.Add(time.Minute), t0.Add(-time.Minute)
-	tests := []struct {
-		name        string
-		status      Status
-		present     bool
-		good, bad   bool
-		wantSummary string
-	}{
-		{"no healthStatus", Status{}, false, false, false, "no health records yet"},
-		{"no records", Status{State: "ready"}, true, false, false, "no health records yet"},
-		{"healthy and fresh", Status{State: "healthy", Records: []Record{{Source: "a", State: "healthy", LastRun: fresh}}}, true, true, false, "healthy, 1 fresh"},
-		{"ready and fresh", Status{State: "ready", Records: []Record{{Source: "a", State: "ready", LastRun: fresh}}}, true, true, false, "ready"},
-		{"healthy but one record stale", Status{State: "healthy", Records: []Record{
-			{Source: "a", State: "healthy", LastRun: fresh}, {Source: "b", State: "healthy", LastRun: stale}}}, true, false, false, "1 of 2 records predate the upgrade (b)"},
-		{"unhealthy and fresh", Status{State: "unhealthy", Records: []Record{{Source: "a", State: "unhealthy", LastRun: fresh}}}, true, false, true, "a is unhealthy"},
-		{"unhealthy but stale: no verdict on the new version", Status{State: "unhealthy", Records: []Record{{Source: "a", State: "unhealthy", LastRun: stale}}}, true, false, false, "predate"},
-		{"degraded and fresh", Status{State: "degraded", Records: []Record{{Source: "a", State: "degraded", LastRun: fresh}}}, true, false, true, "a is degraded"},
-		{"unknown", Status{State: "unknown", Records: []Record{{Source: "a", State: "unknown", LastRun: fresh}}}, true, false, false, "unknown"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			o := Observe(tt.status, tt.present, f)
-			if o.Good != tt.good || o.Bad != tt.bad || !strings.Contains(o.Summary, tt.wantSummary) {
-				t.Errorf("Observe() = %+v, want good=%v bad=%v summary containing %q", o, tt.good, tt.bad, tt.wantSummary)
-			}
-		})
-	}
-}
 
 func TestGate(t *testing.T) {
 	good := func(k string) Observation { return Observation{Good: true, Key: k, Summary: "healthy"} }

@@ -18,6 +18,7 @@ type acquireFlags struct {
 	defaultWave   int
 	gateNew       bool
 	approvalWaves []int
+	waveGrace     time.Duration
 }
 
 func newAcquireCommand() *command {
@@ -34,15 +35,28 @@ and its place in line.`)
 		"wave of requests without a "+turnstile.WaveKey+" label or annotation (label canaries 0 to go first)")
 	cmd.flags.IntSliceVar(&f.approvalWaves, "require-approval-waves", nil,
 		"waves that wait for `kubectl turnstile approve PROMISE WAVE` before their first request goes")
+	cmd.flags.DurationVar(&f.waveGrace, "wave-grace", DefaultWaveGrace,
+		"how long after a rollout starts to hold this request while requests of earlier waves (the canary) have not arrived; 0 orders only the requests waiting")
 	cmd.flags.BoolVar(&f.gateNew, "gate-new-requests", false,
 		"make brand-new requests wait for a slot too (by default only upgrades of existing requests are gated)")
 	return cmd
 }
 
+// abortedRetryAfter is how long a request of an aborted version waits between runs.
+const abortedRetryAfter = time.Hour
+
 func runAcquire(ctx context.Context, cmd *command, out io.Writer, f *acquireFlags) error {
 	r, err := setup(cmd.flags, out, "acquire", &f.slotFlags, func() error {
-		if f.defaultWave < 0 {
-			return fmt.Errorf("--default-wave must be 0 or more, got %d", f.defaultWave)
+		if err := intIn("default-wave", f.defaultWave, 0, rollout.MaxWave); err != nil {
+			return err
+		}
+		if err := durationIn("wave-grace", f.waveGrace, 0, MaxWaveGrace); err != nil {
+			return err
+		}
+		for _, w := range f.approvalWaves {
+			if w < 0 || w > rollout.MaxWave {
+				return fmt.Errorf("--require-approval-waves must list waves from 0 to %d, got %d", rollout.MaxWave, w)
+			}
 		}
 		return nil
 	}, &f.defaultWave)
@@ -80,36 +94,58 @@ func runAcquire(ctx context.Context, cmd *command, out io.Writer, f *acquireFlag
 	start := time.Now()
 	if !f.gateNew && r.object.StatusField("lastSuccessfulConfigureWorkflowTime") == nil && r.object.StatusField(rollout.StatusKey) == nil {
 		r.out.printf("%s is new: its first install of %s goes straight through", req, target)
+		// The rollout record still rolls forward, so that the version before this one is on
+		// record to roll back to, even when every request so far was a first install.
+		if _, err := r.turn.RecordTarget(ctx, target, f.approvalWaves); err != nil {
+			r.out.printf("could not record the rollout of %s: %s", target, oneLine(err.Error()))
+		}
 		return r.write(report{Phase: rollout.PhaseUpgrading, Version: target, Since: start, Message: "new request: first install is not gated"})
 	}
 
-	r.out.printf("%s wants a slot for %s (%d slot(s) in %s)", req, target, f.slots, r.turn.Namespace())
+	var expected []turnstile.Expected
+	if f.waveGrace > 0 {
+		if expected, err = r.expectedBefore(ctx, target, f.defaultWave); err != nil {
+			return err
+		}
+	}
+	r.out.printf("%s (wave %d) wants a slot for %s (%d slot(s) in %s)", req, req.Wave, target, f.slots, r.turn.Namespace())
 	waitCtx, cancel := ctx, context.CancelFunc(func() {})
 	if f.wait > 0 {
 		waitCtx, cancel = context.WithTimeout(ctx, f.wait)
 	}
 	defer cancel()
 	queued := false
-	grant, err := r.turn.Acquire(waitCtx, req, turnstile.AcquireOptions{Target: target, ApprovalWaves: f.approvalWaves, OnWait: func(w turnstile.Wait) {
-		r.out.printf("%s", w.Message())
-		if !queued {
-			queued = true
-			r.events.emit(ctx, corev1.EventTypeNormal, "WaitingForSlot", w.Message())
-		}
-		// Kratix writes status.yaml only when the pipeline ends: a request waiting in the
-		// queue shows its place live, or its status would still claim the old version.
-		since := w.Arrival
-		if since.IsZero() {
-			since = start
-		}
-		if err := r.publish(report{Phase: rollout.PhaseWaiting, Version: target, Position: w.Position + 1, Since: since, Message: w.Message()}); err != nil {
-			r.out.printf("%s", oneLine(err.Error()))
-		}
-	}})
+	grant, err := r.turn.Acquire(waitCtx, req, turnstile.AcquireOptions{Target: target, ApprovalWaves: f.approvalWaves,
+		Expected: expected, Grace: f.waveGrace, OnWait: func(w turnstile.Wait) {
+			r.out.printf("%s", w.Message())
+			if !queued {
+				queued = true
+				r.events.emit(ctx, corev1.EventTypeNormal, "WaitingForSlot", w.Message())
+			}
+			// Kratix writes status.yaml only when the pipeline ends: a request waiting in the
+			// queue shows its place live, or its status would still claim the old version.
+			since := w.Arrival
+			if since.IsZero() {
+				since = start
+			}
+			if err := r.publish(report{Phase: rollout.PhaseWaiting, Version: target, Position: w.Position + 1, Since: since, Message: w.Message()}); err != nil {
+				r.out.printf("%s", oneLine(err.Error()))
+			}
+		}})
+	if errors.Is(err, turnstile.ErrRequestGone) {
+		r.out.printf("%s is being deleted: it left the queue", req)
+		return nil
+	}
 	var waiting *turnstile.WaitingError
 	if errors.As(err, &waiting) && ctx.Err() == nil {
 		msg := waiting.Wait.Message()
-		r.out.printf("still waiting after %s: asking Kratix to retry in %s", f.wait, f.retryAfter)
+		retryAfter := f.retryAfter
+		if waiting.Wait.Aborted {
+			// Asking every 30s for a slot that will never be granted only loads the platform:
+			// a rollback or a new version changes the Promise, and Kratix re-runs it then.
+			retryAfter = max(retryAfter, abortedRetryAfter)
+		}
+		r.out.printf("still waiting after %s: asking Kratix to retry in %s", f.wait, retryAfter)
 		since := waiting.Wait.Arrival // when it joined the queue, not this retry
 		if since.IsZero() {
 			since = start
@@ -117,7 +153,7 @@ func runAcquire(ctx context.Context, cmd *command, out io.Writer, f *acquireFlag
 		if err := r.write(report{Phase: rollout.PhaseWaiting, Version: target, Position: waiting.Wait.Position + 1, Since: since, Message: msg}); err != nil {
 			return err
 		}
-		return r.pipe.WriteRetryAfter(f.retryAfter, msg)
+		return r.pipe.WriteRetryAfter(retryAfter, msg)
 	}
 	if err != nil {
 		return err

@@ -30,6 +30,7 @@ type awaitFlags struct {
 	minSample        int
 	gateSelector     string
 	defaultWave      int
+	requireProof     bool
 }
 
 func newAwaitCommand() *command {
@@ -52,25 +53,36 @@ request's status says why. A request that recovers is still let through.`)
 	fs.Float64Var(&f.maxFailed, "max-failed-ratio", rollout.DefaultGates.MaxFailed, "share of a wave's upgraded requests whose upgrade may fail")
 	fs.IntVar(&f.minSample, "gate-min-sample", rollout.DefaultGates.MinSample, "upgraded requests a wave needs before a gate judges it")
 	fs.StringVar(&f.gateSelector, "gate-selector", "", "judge the gates over the requests matching this label selector only (default: all the Promise's requests)")
+	fs.BoolVar(&f.requireProof, "require-version-proof", false,
+		"release only on records whose checks proved the new version answered (a check expecting ${version})")
 	fs.IntVar(&f.defaultWave, "default-wave", 1, "wave of requests without a wave label (as acquire's --default-wave)")
 	return cmd
 }
 
 func (f *awaitFlags) validate() error {
-	switch {
-	case f.minHealthy < 0:
+	if f.minHealthy < 0 {
 		return fmt.Errorf("--min-healthy must not be negative, got %s", f.minHealthy)
-	case f.failureThreshold < 1:
-		return fmt.Errorf("--failure-threshold must be at least 1, got %d", f.failureThreshold)
-	case f.progressDeadline <= 0:
-		return fmt.Errorf("--progress-deadline must be positive, got %s", f.progressDeadline)
-	case f.maxUnhealthy < 0 || f.maxUnhealthy > 1 || f.maxFailed < 0 || f.maxFailed > 1:
-		return fmt.Errorf("--max-unhealthy-ratio and --max-failed-ratio are shares between 0 and 1, got %g and %g", f.maxUnhealthy, f.maxFailed)
-	case f.minSample < 1:
-		return fmt.Errorf("--gate-min-sample must be at least 1, got %d", f.minSample)
+	}
+	for _, err := range []error{
+		durationIn("min-healthy", f.minHealthy, 0, maxMinHealthy),
+		intIn("failure-threshold", f.failureThreshold, 1, maxFailureThreshold),
+		durationIn("progress-deadline", f.progressDeadline, minProgressDeadline, maxProgressDeadline),
+		share("max-unhealthy-ratio", f.maxUnhealthy),
+		share("max-failed-ratio", f.maxFailed),
+		intIn("gate-min-sample", f.minSample, 1, maxGateMinSample),
+		intIn("default-wave", f.defaultWave, 0, rollout.MaxWave),
+	} {
+		if err != nil {
+			return err
+		}
 	}
 	if f.wait > 0 && f.minHealthy >= f.wait {
 		return fmt.Errorf("--min-healthy (%s) must be shorter than --wait (%s): a soak cannot span two runs", f.minHealthy, f.wait)
+	}
+	// await holds the slot across runs but renews it only while running: it must run again
+	// well before the lease runs out, or another request takes the slot meanwhile.
+	if f.wait > 0 && f.retryAfter > f.leaseDuration/2 {
+		return fmt.Errorf("--retry-after (%s) must be at most half --lease-duration (%s): the slot would expire between runs", f.retryAfter, f.leaseDuration)
 	}
 	if _, err := labels.Parse(f.gateSelector); err != nil {
 		return fmt.Errorf("--gate-selector %q: %w", f.gateSelector, err)
@@ -81,9 +93,15 @@ func (f *awaitFlags) validate() error {
 // awaiting is one await run's state.
 type awaiting struct {
 	*run
-	flags   *awaitFlags
-	slot    turnstile.Slot
-	held    bool
+	flags *awaitFlags
+	slot  turnstile.Slot
+	held  bool
+	// attempt is the one the slot was taken for: await renews, fails and releases only it.
+	attempt turnstile.Attempt
+	// lost says why the slot was found no longer held, when it was: never reported as held.
+	lost string
+	// live is the request's turnstile status as last seen on the live object.
+	live    rollout.Status
 	target  string
 	since   time.Time
 	gate    *health.Gate
@@ -108,6 +126,9 @@ func runAwait(ctx context.Context, cmd *command, out io.Writer, f *awaitFlags) e
 	}
 	a.slot, a.held = view.HeldBy(r.request)
 	if a.held {
+		// The slot is the one record of the attempt: its version, start and lease duration
+		// are what acquire took it for, whatever this stage's own flags say.
+		a.attempt = a.slot.Attempt()
 		a.target, a.since, a.failed = a.slot.Version, a.slot.AcquireTime, a.slot.Phase == turnstile.PhaseFailed
 	}
 	if a.target == "" {
@@ -122,10 +143,26 @@ func runAwait(ctx context.Context, cmd *command, out io.Writer, f *awaitFlags) e
 			r.out.printf("%s is already upgraded to %s", r.request, a.target)
 			return nil
 		}
-		// A request that went straight through (a first install) is verified the same way,
-		// from when it passed acquire.
-		sinceText, _ := r.object.StatusField(rollout.StatusKey, "since").(string)
-		if a.since, err = time.Parse(time.RFC3339, sinceText); err != nil {
+		st, _ := rollout.StatusFrom(statusOf(r.object))
+		switch {
+		case st.Version == a.target && st.Phase == rollout.PhaseSkipped:
+			r.out.printf("%s: its upgrade to %s was skipped by an operator: nothing to verify", r.request, a.target)
+			return nil
+		case st.Version == a.target && st.Slot == "" && st.Began(a.target):
+			// A request that went straight through (a first install) is verified the same
+			// way, from when it passed acquire; so is each later run of that verification.
+			a.since = st.Since
+		case st.Version == a.target && st.Slot != "":
+			// acquire took a slot and it is gone: reclaimed after its lease ran out, or skipped.
+			// The slot's name stays in every status this attempt writes, so that a later run
+			// knows it as lost too, not as one that never had a slot.
+			a.since, a.slot = st.Since, turnstile.Slot{Name: st.Slot}
+			a.slotLost(ctx, fmt.Sprintf("%s no longer holds %s, which acquire took for %s", r.request, st.Slot, a.target))
+		default:
+			return fmt.Errorf("%s holds no slot for %s: acquire never took one (its status says %s); acquire and await must share "+
+				"--slot-namespace, and acquire's --wait must be 0 on a Kratix without workflow-control", r.request, a.target, describe(st))
+		}
+		if a.since.IsZero() {
 			a.since = a.started
 		}
 	}
@@ -134,14 +171,15 @@ func runAwait(ctx context.Context, cmd *command, out io.Writer, f *awaitFlags) e
 	if st, ok := rollout.StatusFrom(statusOf(r.object)); ok && st.Version == a.target && st.Since.Unix() == a.since.Unix() && st.Failures > 0 {
 		a.gate.Restore(st.Failures, st.Reading)
 	}
-	a.fresh = health.Freshness{Since: a.since, Version: a.target}
+	a.fresh = health.Freshness{Promise: a.env.Promise, RequestUID: string(a.request.UID), Since: a.since, Version: a.target,
+		RequireProof: f.requireProof}
 	where := "holding no slot"
 	if a.held {
 		where = "holding " + a.slot.Name
 	}
 	r.out.printf("%s: verifying %s (%s): fresh since %s, soak %s", r.request, a.target, where, a.since.UTC().Format(time.RFC3339), f.minHealthy)
 	// Renew at the start of every run: with retryAfter, a run may be too short for the ticker.
-	if a.held && time.Since(a.slot.RenewTime) > f.leaseDuration/3 {
+	if a.held && time.Since(a.slot.RenewTime) > a.slot.Duration/3 {
 		if err := a.renew(ctx); err != nil {
 			return err
 		}
@@ -153,9 +191,13 @@ func runAwait(ctx context.Context, cmd *command, out io.Writer, f *awaitFlags) e
 func (a *awaiting) watch(ctx context.Context) error {
 	objects := a.dynamic.Resource(a.request.GroupVersionResource).Namespace(a.request.Namespace)
 	budget := newTimer(a.flags.wait)
-	// Within a run, a third of the lease duration; across retryAfter runs, the renewal at the
-	// start of each run keeps the slot well inside its lease.
-	renew := time.NewTicker(a.flags.leaseDuration / 3)
+	// Within a run, a third of the slot's lease duration; across retryAfter runs, the renewal
+	// at the start of each run keeps the slot well inside its lease.
+	every := a.flags.leaseDuration / 3
+	if a.held {
+		every = a.slot.Duration / 3
+	}
+	renew := time.NewTicker(every)
 	defer renew.Stop()
 	var (
 		live     *unstructured.Unstructured
@@ -185,9 +227,15 @@ func (a *awaiting) watch(ctx context.Context) error {
 				return fmt.Errorf("%s was deleted while its upgrade was being verified", a.request.Key())
 			}
 			status, _ := live.Object["status"].(map[string]any)
+			a.live, _ = rollout.StatusFrom(status)
+			if a.skipped() {
+				a.out.printf("%s: its upgrade to %s was skipped by an operator: no longer verifying it", a.request, a.target)
+				return nil
+			}
 			st, ok := health.StatusOf(status)
-			last = health.Observe(st, ok, a.fresh)
-			verdict = a.gate.Observe(time.Now(), last)
+			now := time.Now()
+			last = health.Observe(st, ok, a.fresh, now)
+			verdict = a.gate.Observe(now, last)
 			live = nil
 		}
 		if verdict.Message != lastLine {
@@ -228,7 +276,7 @@ func (a *awaiting) watch(ctx context.Context) error {
 				}
 			}
 		case <-budget.C:
-			return a.handBack(verdict)
+			return a.handBack(ctx, verdict)
 		case <-ctx.Done():
 			return context.Cause(ctx)
 		}
@@ -236,7 +284,9 @@ func (a *awaiting) watch(ctx context.Context) error {
 	}
 }
 
-// pass releases the slot: the upgrade is proved, and the next request may go.
+// pass releases the slot: the upgrade is proved, and the next request may go. The gates are
+// judged first, counting this request: a gate that trips pauses the rollout before the slot is
+// free, so the request that tripped it is the last one through.
 func (a *awaiting) pass(ctx context.Context, v health.Verdict) error {
 	msg := fmt.Sprintf("upgraded to %s: %s", a.target, v.Message)
 	// The request says it is upgraded before the next one can take the slot, so that its
@@ -244,21 +294,45 @@ func (a *awaiting) pass(ctx context.Context, v health.Verdict) error {
 	if err := a.publish(report{Phase: rollout.PhaseUpgraded, Version: a.target, Since: time.Now(), Message: msg}); err != nil {
 		a.out.printf("%s", oneLine(err.Error()))
 	}
+	a.judgeGates(ctx, rollout.PhaseUpgraded)
 	if a.held {
-		_, err := a.turn.Release(ctx, a.request)
+		_, err := a.turn.Release(ctx, a.request, a.attempt)
 		switch {
-		case errors.Is(err, turnstile.ErrNotHeld):
-			msg += "; its slot had already been released"
+		case errors.Is(err, turnstile.ErrNotHeld) || errors.Is(err, turnstile.ErrOtherAttempt):
+			a.slotLost(ctx, oneLine(err.Error()))
 		case err != nil:
 			return err
 		default:
 			msg += "; released " + a.slot.Name
 		}
 	}
+	if a.lost != "" {
+		msg += "; its slot was lost before it was verified (" + a.lost + ")"
+	}
 	a.out.printf("%s", msg)
 	a.events.emit(ctx, corev1.EventTypeNormal, "Upgraded", msg)
-	a.judgeGates(ctx, rollout.PhaseUpgraded)
 	return a.write(report{Phase: rollout.PhaseUpgraded, Version: a.target, Since: time.Now(), Message: msg})
+}
+
+// slotLost says, loudly, that the attempt's slot is no longer held, and goes on verifying
+// without it: the upgrade happened, but while others may have taken the slot it had, so
+// more than the configured number may have been upgrading at once.
+func (a *awaiting) slotLost(ctx context.Context, why string) {
+	if a.lost != "" {
+		return
+	}
+	a.held, a.lost = false, why
+	msg := why + ": its lease ran out or it was skipped, so another request may have upgraded beside it; verifying without a slot"
+	a.out.printf("WARNING: %s", msg)
+	a.events.emit(ctx, corev1.EventTypeWarning, "SlotLost", msg)
+	// The status says so when this run hands back or ends: written now, it could overwrite the
+	// Skipped that an operator's skip is about to write.
+}
+
+// skipped reports whether an operator skipped this attempt (kubectl turnstile skip): its slot
+// is gone on purpose, and its status is theirs to keep.
+func (a *awaiting) skipped() bool {
+	return a.lost != "" && a.live.Phase == rollout.PhaseSkipped && a.live.Version == a.target
 }
 
 // fail marks the upgrade Failed and keeps the slot, so the rollout pauses visibly. The stage
@@ -267,7 +341,7 @@ func (a *awaiting) fail(ctx context.Context, v health.Verdict) {
 	a.failed = true
 	msg := "upgrade to " + a.target + " failed: " + v.Message
 	if a.held {
-		if _, err := a.turn.MarkFailed(ctx, a.request, msg); err != nil {
+		if _, err := a.turn.MarkFailed(ctx, a.request, a.attempt, msg); err != nil {
 			a.out.printf("could not mark %s failed: %s", a.slot.Name, oneLine(err.Error()))
 		}
 		a.out.printf("%s; keeping %s, so the rollout pauses until this request recovers, is skipped or is deleted", msg, a.slot.Name)
@@ -282,18 +356,45 @@ func (a *awaiting) fail(ctx context.Context, v health.Verdict) {
 }
 
 // handBack reports where verification stands and asks Kratix to run the pipeline again later.
-func (a *awaiting) handBack(v health.Verdict) error {
+func (a *awaiting) handBack(ctx context.Context, v health.Verdict) error {
 	phase := rollout.PhaseVerifying
 	if a.failed {
 		phase = rollout.PhaseFailed
 	}
+	msg := v.Message
+	if a.lost != "" {
+		// Read afresh: a skip that released the slot writes Skipped, which is not to be undone.
+		if live, err := a.dynamic.Resource(a.request.GroupVersionResource).Namespace(a.request.Namespace).Get(ctx, a.request.Name, metav1.GetOptions{}); err == nil {
+			status, _ := live.Object["status"].(map[string]any)
+			if a.live, _ = rollout.StatusFrom(status); a.skipped() {
+				a.out.printf("%s: its upgrade to %s was skipped by an operator: no longer verifying it", a.request, a.target)
+				return nil
+			}
+		}
+		msg += "; its slot was lost (" + a.lost + ")"
+	}
 	a.out.printf("still %s after %s: asking Kratix to retry in %s", phase, a.flags.wait, a.flags.retryAfter)
 	failures, reading := a.gate.Failures()
-	if err := a.write(report{Phase: phase, Version: a.target, Slot: a.slot.Name, Since: a.since, Message: v.Message,
+	if err := a.write(report{Phase: phase, Version: a.target, Slot: a.slot.Name, Since: a.since, Message: msg,
 		Failures: failures, Reading: reading}); err != nil {
 		return err
 	}
 	return a.pipe.WriteRetryAfter(a.flags.retryAfter, v.Message)
+}
+
+// describe is a request's turnstile status in a few words, for errors.
+func describe(st rollout.Status) string {
+	if st.Phase == "" {
+		return "nothing of the turnstile"
+	}
+	return fmt.Sprintf("%s for %s", st.Phase, orDefault(st.Version, "no version"))
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 // statusOf is the request's status as object.yaml has it.
@@ -303,13 +404,13 @@ func statusOf(obj interface{ GetValue(string) (any, error) }) map[string]any {
 	return m
 }
 
-// renew keeps the slot from expiring. A slot that is no longer held (an operator skipped the
-// request, or it expired) is not an error: verification goes on, with nothing to release.
+// renew keeps the slot from expiring. A slot that is no longer held for this attempt (an
+// operator skipped the request, or it expired and was taken) is not an error, but it is said
+// loudly: verification goes on, with nothing to release.
 func (a *awaiting) renew(ctx context.Context) error {
-	_, err := a.turn.Renew(ctx, a.request)
-	if errors.Is(err, turnstile.ErrNotHeld) {
-		a.held = false
-		a.out.printf("%s no longer holds %s (skipped, or reclaimed): verifying without it", a.request, a.slot.Name)
+	_, err := a.turn.Renew(ctx, a.request, a.attempt)
+	if errors.Is(err, turnstile.ErrNotHeld) || errors.Is(err, turnstile.ErrOtherAttempt) {
+		a.slotLost(ctx, oneLine(err.Error()))
 		return nil
 	}
 	return err

@@ -2,6 +2,7 @@ package stage
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/kratix-turnstile/turnstile/pkg/checks"
 	"github.com/kratix-turnstile/turnstile/pkg/health"
 )
 
@@ -47,8 +49,11 @@ into that output sub-directory instead, scheduled by --destination-selector.`)
 }
 
 func (f *healthDefFlags) validate() error {
-	if _, err := health.ParseSchedule(f.schedule); err != nil {
+	if _, err := checks.ParseSchedule(f.schedule); err != nil {
 		return fmt.Errorf("--schedule: %w", err)
+	}
+	if err := f.source.validateFlags(); err != nil {
+		return err
 	}
 	switch {
 	case f.directory != "" && (strings.ContainsAny(f.directory, `/\`) || f.directory == "." || f.directory == ".."):
@@ -84,9 +89,13 @@ func runHealthDefinition(ctx context.Context, cmd *command, out io.Writer, f *he
 	if err != nil {
 		return err
 	}
-	data, err := yaml.Marshal(def)
+	if def.Annotations == nil {
+		def.Annotations = map[string]string{}
+	}
+	def.Annotations[health.RequestUIDAnnotation] = string(r.request.UID)
+	data, err := render(def, len(doc.Checks))
 	if err != nil {
-		return fmt.Errorf("writing the health definition: %w", err)
+		return err
 	}
 	path := filepath.Join(f.directory, DefinitionFile)
 	if err := r.pipe.WriteOutput(path, data); err != nil {
@@ -104,4 +113,30 @@ func runHealthDefinition(ctx context.Context, cmd *command, out io.Writer, f *he
 	r.out.printf("wrote %s: HealthDefinition %s/%s for %s (%s) checking %s, %s",
 		path, def.Namespace, def.Name, r.request, version, strings.Join(names, ", "), f.schedule)
 	return nil
+}
+
+// maxDefinitionBytes bounds a serialized HealthDefinition. Past about 1.5 MiB (etcd's request
+// limit) the apiserver refuses it, but only in the Destination, after Kratix has put it into
+// Works and a state store, where it fails again on every sync. So it is refused here, before
+// anything is written, as is a definition of more checks than the agent runs in one round.
+const maxDefinitionBytes = 1 << 20
+
+// render writes the definition as YAML, or says why it is too large to apply.
+func render(def *health.HealthDefinition, count int) ([]byte, error) {
+	name := def.Namespace + "/" + def.Name
+	if count > checks.MaxChecks {
+		return nil, fmt.Errorf("HealthDefinition %s has %d checks, over the limit of %d", name, count, checks.MaxChecks)
+	}
+	data, err := yaml.Marshal(def)
+	if err != nil {
+		return nil, fmt.Errorf("writing the health definition: %w", err)
+	}
+	raw, err := json.Marshal(def)
+	if err != nil {
+		return nil, fmt.Errorf("writing the health definition: %w", err)
+	}
+	if size := max(len(data), len(raw)); size > maxDefinitionBytes {
+		return nil, fmt.Errorf("HealthDefinition %s is %d bytes serialized, over the limit of %d (1 MiB): shorten its checks document", name, size, maxDefinitionBytes)
+	}
+	return data, nil
 }

@@ -13,6 +13,8 @@ import (
 type HolderStatus struct {
 	// Gone: the request was deleted, or replaced by one with another uid.
 	Gone bool
+	// Deleting: the request is being deleted; its delete workflow will free what it holds.
+	Deleting bool
 	// WorkflowFailed is why the request's Kratix configure workflow failed, if it did: its
 	// upgrade failed even though no await stage ran to say so. FailedAt is when.
 	WorkflowFailed string
@@ -53,16 +55,19 @@ type Wait struct {
 	Queue int
 	// Holders are the slots in use, with their holders.
 	Holders []Slot
-	// Paused is set when the rollout is paused or aborted; Reason says which.
-	Paused bool
-	Reason string
+	// Blocked is set when something other than the queue holds this request back: a pause, an
+	// abort, an approval not given yet, or an earlier wave yet to arrive. Reason says which.
+	Blocked bool
+	Reason  string
+	// Aborted: what blocks it is the abort of the version it waits for; it will never go.
+	Aborted bool
 	// Arrival is when this request joined the queue.
 	Arrival time.Time
 }
 
 // Message is the one line a waiting stage prints and reports.
 func (w Wait) Message() string {
-	if w.Paused {
+	if w.Blocked {
 		return "waiting: " + w.Reason
 	}
 	var held []string
@@ -84,6 +89,14 @@ func (w Wait) Message() string {
 	return msg
 }
 
+// Expected is a request of the Promise that has not begun its upgrade to the target yet, as
+// acquire listed them: Kratix re-runs every request after a Promise upgrade, in an order of its
+// own, so the canary may not have arrived when a later wave's request does.
+type Expected struct {
+	Request string // namespace/name
+	Wave    int
+}
+
 type decideInput struct {
 	promise string
 	view    View
@@ -92,6 +105,14 @@ type decideInput struct {
 	slots   int
 	now     time.Time
 	holders map[types.UID]HolderStatus
+	// following: the holders are being followed, so one missing from holders has not been
+	// heard from yet.
+	following bool
+	// expected are requests of earlier waves than me that have not arrived for the target.
+	expected []Expected
+	// grace is how long after the rollout started a request waits for earlier waves' requests
+	// to arrive; 0 orders only the waiters present.
+	grace time.Duration
 }
 
 // decide is the whole queueing policy: re-enter a held slot, take a free one, or wait.
@@ -102,7 +123,7 @@ func decide(in decideInput) decision {
 	d := decision{}
 	var free []Slot
 	for _, s := range in.view.Slots {
-		st := in.holders[s.HolderUID]
+		st, known := in.holders[s.HolderUID]
 		switch {
 		case s.Index >= in.slots:
 		case !s.Held() || st.Gone:
@@ -111,6 +132,10 @@ func decide(in decideInput) decision {
 			d.unmarked = append(d.unmarked, s)
 			d.wait.Holders = append(d.wait.Holders, s)
 		case s.Phase == PhaseFailed:
+			d.wait.Holders = append(d.wait.Holders, s)
+		case s.Expired(in.now) && in.following && s.HolderUID != "" && !known:
+			// Its holder's workflow may have failed, which keeps the slot: wait for its watch
+			// to say before reclaiming it (the report wakes the waiter).
 			d.wait.Holders = append(d.wait.Holders, s)
 		case s.Expired(in.now):
 			free = append(free, s)
@@ -143,23 +168,45 @@ func decide(in decideInput) decision {
 	r := in.view.Rollout
 	switch {
 	case r.Paused:
-		d.wait.Paused, d.wait.Reason = true, "rollout paused"
+		d.wait.Blocked, d.wait.Reason = true, "rollout paused"
 		if r.PauseReason != "" {
 			d.wait.Reason += ": " + r.PauseReason
 		}
 		return d
 	case r.AbortedVersion != "" && r.AbortedVersion == in.target:
-		d.wait.Paused, d.wait.Reason = true, fmt.Sprintf("rollout of %s aborted; a new version starts a new rollout", in.target)
+		d.wait.Blocked, d.wait.Aborted = true, true
+		d.wait.Reason = fmt.Sprintf("rollout of %s aborted; a new version starts a new rollout", in.target)
 		return d
 	}
 	if w, ok := r.NeedsApproval(in.me.Wave); ok {
-		d.wait.Paused, d.wait.Reason = true, fmt.Sprintf("wave %d waits for approval: kubectl turnstile approve %s %d", w, in.promise, w)
+		d.wait.Blocked, d.wait.Reason = true, fmt.Sprintf("wave %d waits for approval: kubectl turnstile approve %s %d", w, in.promise, w)
 		return d
+	}
+	if until := r.Started.Add(in.grace); in.grace > 0 && !r.Started.IsZero() && in.now.Before(until) {
+		if e, ok := earliestWave(in.expected, in.me.Wave); ok {
+			d.wait.Blocked = true
+			d.wait.Reason = fmt.Sprintf("wave %d goes first: %s has not started its upgrade to %s yet (waiting for it until %s)",
+				e.Wave, e.Request, in.target, until.UTC().Format(time.TimeOnly))
+			d.recheck = earliest(d.recheck, until)
+			return d
+		}
 	}
 	if position < len(free) {
 		d.action, d.slot = actTake, free[position]
 	}
 	return d
+}
+
+// earliestWave is the expected request of the lowest wave below wave, if any.
+func earliestWave(expected []Expected, wave int) (Expected, bool) {
+	var first Expected
+	found := false
+	for _, e := range expected {
+		if e.Wave < wave && (!found || e.Wave < first.Wave || (e.Wave == first.Wave && e.Request < first.Request)) {
+			first, found = e, true
+		}
+	}
+	return first, found
 }
 
 func earliest(a, b time.Time) time.Time {

@@ -1,6 +1,7 @@
 package turnstile
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -69,6 +70,8 @@ func TestDecide(t *testing.T) {
 		recheck  time.Time
 		paused   bool
 		unmarked int
+		expected []Expected
+		grace    time.Duration
 	}{
 		{name: "no leases yet: take slot 0", slots: 1, me: me, want: actTake, wantSlot: 0},
 		{name: "holding a slot: re-enter it", slots: 1, me: me,
@@ -128,6 +131,23 @@ func TestDecide(t *testing.T) {
 		{name: "an approved wave goes", slots: 1, me: me,
 			leases: []*coordinationv1.Lease{lease(RolloutName("db"), RoleRollout, nil, t0, t0, map[string]string{AnnotationApprovalWaves: "1,2", AnnotationApproved: "1"})},
 			want:   actTake},
+		{name: "the canary not yet arrived holds back a later wave, within the grace", slots: 1, me: me, target: "v2",
+			leases:   []*coordinationv1.Lease{lease(RolloutName("db"), RoleRollout, nil, t0, t0, map[string]string{AnnotationStarted: t0.Add(-time.Minute).Format(time.RFC3339)})},
+			expected: []Expected{{Request: "default/shop", Wave: 0}}, grace: 2 * time.Minute,
+			want: actWait, paused: true, recheck: t0.Add(time.Minute)},
+		{name: "past the grace, a missing canary holds nothing back", slots: 1, me: me, target: "v2",
+			leases:   []*coordinationv1.Lease{lease(RolloutName("db"), RoleRollout, nil, t0, t0, map[string]string{AnnotationStarted: t0.Add(-3 * time.Minute).Format(time.RFC3339)})},
+			expected: []Expected{{Request: "default/shop", Wave: 0}}, grace: 2 * time.Minute, want: actTake},
+		{name: "grace 0 orders only the waiters present", slots: 1, me: me, target: "v2",
+			leases:   []*coordinationv1.Lease{lease(RolloutName("db"), RoleRollout, nil, t0, t0, map[string]string{AnnotationStarted: t0.Format(time.RFC3339)})},
+			expected: []Expected{{Request: "default/shop", Wave: 0}}, want: actTake},
+		{name: "a request of the same wave not yet arrived holds nothing back", slots: 1, me: me, target: "v2",
+			leases:   []*coordinationv1.Lease{lease(RolloutName("db"), RoleRollout, nil, t0, t0, map[string]string{AnnotationStarted: t0.Format(time.RFC3339)})},
+			expected: []Expected{{Request: "default/blog", Wave: 1}}, grace: 2 * time.Minute, want: actTake},
+		{name: "the grace does not hold back a holder re-entering", slots: 1, me: me, target: "v2",
+			leases: []*coordinationv1.Lease{slotLease(0, &me, t0, PhaseUpgrading),
+				lease(RolloutName("db"), RoleRollout, nil, t0, t0, map[string]string{AnnotationStarted: t0.Format(time.RFC3339)})},
+			expected: []Expected{{Request: "default/shop", Wave: 0}}, grace: 2 * time.Minute, want: actReenter},
 		{name: "an abort of another version does not hold back this one", slots: 1, me: me, target: "v3",
 			leases: []*coordinationv1.Lease{lease(RolloutName("db"), RoleRollout, nil, t0, t0, map[string]string{AnnotationAborted: "v2"})},
 			want:   actTake},
@@ -135,7 +155,7 @@ func TestDecide(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := decide(decideInput{promise: "db", view: NewView("db", tt.slots, tt.leases), me: tt.me, target: tt.target,
-				slots: tt.slots, now: t0, holders: tt.holders})
+				slots: tt.slots, now: t0, holders: tt.holders, expected: tt.expected, grace: tt.grace})
 			if d.action != tt.want {
 				t.Fatalf("action = %v, want %v (wait: %+v)", d.action, tt.want, d.wait)
 			}
@@ -148,8 +168,8 @@ func TestDecide(t *testing.T) {
 			if !d.recheck.Equal(tt.recheck) {
 				t.Errorf("recheck = %v, want %v", d.recheck, tt.recheck)
 			}
-			if d.wait.Paused != tt.paused {
-				t.Errorf("paused = %v, want %v", d.wait.Paused, tt.paused)
+			if d.wait.Blocked != tt.paused {
+				t.Errorf("paused = %v, want %v", d.wait.Blocked, tt.paused)
 			}
 			if len(d.unmarked) != tt.unmarked {
 				t.Errorf("unmarked = %d, want %d", len(d.unmarked), tt.unmarked)
@@ -170,7 +190,7 @@ func TestWaitMessage(t *testing.T) {
 		{"third", Wait{Position: 2, Holders: []Slot{held}}, "waiting for a rollout slot: 3rd in queue; slot held by default/db-2"},
 		{"several holders", Wait{Position: 11, Holders: []Slot{held, failed}},
 			"waiting for a rollout slot: 12th in queue; slots held by default/db-2, default/db-3 (upgrade failed)"},
-		{"paused", Wait{Paused: true, Reason: "rollout paused: by alice"}, "waiting: rollout paused: by alice"},
+		{"paused", Wait{Blocked: true, Reason: "rollout paused: by alice"}, "waiting: rollout paused: by alice"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -199,13 +219,46 @@ func TestNewValidates(t *testing.T) {
 		{"bad promise", Config{Leases: leasesClient, Promise: "Not_A_Name"}, `promise name "Not_A_Name"`},
 		{"bad namespace", Config{Leases: leasesClient, Promise: "db", Namespace: "-x"}, `slot namespace "-x"`},
 		{"N < 1", Config{Leases: leasesClient, Promise: "db", Slots: -1}, "slots must be at least 1, got -1"},
-		{"short lease", Config{Leases: leasesClient, Promise: "db", LeaseDuration: time.Second}, "lease duration must be at least 3s"},
+		{"short lease", Config{Leases: leasesClient, Promise: "db", LeaseDuration: 14 * time.Second}, "lease duration must be from 15s to 24h0m0s, got 14s"},
+		{"long lease", Config{Leases: leasesClient, Promise: "db", LeaseDuration: 25 * time.Hour}, "lease duration must be from 15s to 24h0m0s, got 25h0m0s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := New(tt.cfg)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("New() error = %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestArrived(t *testing.T) {
+	shop, blog := request("shop", 0), request("blog", 0)
+	ticket := func(r Request, version string) *coordinationv1.Lease {
+		return lease(TicketName("db", r), RoleTicket, &r, t0, t0, map[string]string{AnnotationVersion: version})
+	}
+	held := func(r Request, version string) *coordinationv1.Lease {
+		return lease(SlotName("db", 0), RoleSlot, &r, t0, t0, map[string]string{AnnotationVersion: version})
+	}
+	expected := []Expected{{Request: "default/shop"}, {Request: "default/blog"}}
+	cases := []struct {
+		name   string
+		leases []*coordinationv1.Lease
+		want   []string
+	}{
+		{"nobody here", nil, []string{"default/shop", "default/blog"}},
+		{"queued for the target", []*coordinationv1.Lease{ticket(shop, "v2")}, []string{"default/blog"}},
+		{"queued for an older version: not yet here", []*coordinationv1.Lease{ticket(shop, "v1")}, []string{"default/shop", "default/blog"}},
+		{"holding a slot for the target", []*coordinationv1.Lease{held(blog, "v2")}, []string{"default/shop"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var got []string
+			for _, e := range arrived(slices.Clone(expected), NewView("db", 1, c.leases), "v2") {
+				got = append(got, e.Request)
+			}
+			if !slices.Equal(got, c.want) {
+				t.Errorf("still expected = %v, want %v", got, c.want)
 			}
 		})
 	}

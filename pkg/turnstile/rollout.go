@@ -13,16 +13,15 @@ import (
 )
 
 // RecordTarget notes on the rollout Lease that a rollout to target has begun, with the waves that
-// wait for approval. The first request of a new version writes it; everyone after finds it there
-// and writes nothing. A pause stays across versions (it is the operator's to lift); an abort and
+// wait for approval, and returns the rollout record as it then stands. The first request of a
+// new version writes it, as soon as it arrives (before it queues), so that approvals, the
+// canary's grace and status are right from the first second; everyone after finds it there and
+// writes nothing. A pause stays across versions (it is the operator's to lift); an abort and
 // approvals belong to the version they were given for.
-func (t *Turnstile) RecordTarget(ctx context.Context, view View, target string, approvalWaves []int) error {
-	if target == "" || view.Rollout.Target == target {
-		return nil
-	}
-	err := t.updateRollout(ctx, func(l *coordinationv1.Lease) error {
+func (t *Turnstile) RecordTarget(ctx context.Context, target string, approvalWaves []int) (Rollout, error) {
+	l, err := t.updateRollout(ctx, func(l *coordinationv1.Lease) error {
 		a := l.Annotations
-		if a[AnnotationTarget] == target {
+		if target == "" || a[AnnotationTarget] == target {
 			return errUnchanged
 		}
 		// A request still on the version before this rollout's (a pipeline left over from it)
@@ -39,15 +38,19 @@ func (t *Turnstile) RecordTarget(ctx context.Context, view View, target string, 
 		delete(a, AnnotationApproved)
 		return nil
 	})
-	return err
+	if err != nil || l == nil {
+		return Rollout{}, err
+	}
+	return rolloutFrom(l), nil
 }
 
 // errUnchanged stops updateRollout without writing.
 var errUnchanged = errors.New("unchanged")
 
 // updateRollout applies change to the rollout Lease, creating it if needed, and retries on
-// conflicts with a fresh read. A change returning an error writes nothing.
-func (t *Turnstile) updateRollout(ctx context.Context, change func(*coordinationv1.Lease) error) error {
+// conflicts with a fresh read. A change returning an error writes nothing. It returns the Lease
+// as written, or as read when change left it unchanged; nil when there is none.
+func (t *Turnstile) updateRollout(ctx context.Context, change func(*coordinationv1.Lease) error) (*coordinationv1.Lease, error) {
 	name := RolloutName(t.cfg.Promise)
 	for {
 		l, err := t.leases.Get(ctx, name, metav1.GetOptions{})
@@ -56,25 +59,31 @@ func (t *Turnstile) updateRollout(ctx context.Context, change func(*coordination
 		case create:
 			l = &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: t.cfg.Namespace, Labels: t.labels(RoleRollout)}}
 		case err != nil:
-			return t.writeError("reading the rollout of "+t.cfg.Promise, err)
+			return nil, t.writeError("reading the rollout of "+t.cfg.Promise, err)
 		}
 		if l.Annotations == nil {
 			l.Annotations = map[string]string{}
 		}
 		if err := change(l); errors.Is(err, errUnchanged) {
-			return nil
+			if create {
+				return nil, nil
+			}
+			return l, nil
 		} else if err != nil {
-			return err
+			return nil, err
 		}
 		if create {
-			_, err = t.leases.Create(ctx, l, metav1.CreateOptions{})
+			l, err = t.leases.Create(ctx, l, metav1.CreateOptions{})
 		} else {
-			_, err = t.leases.Update(ctx, l, metav1.UpdateOptions{})
+			l, err = t.leases.Update(ctx, l, metav1.UpdateOptions{})
 		}
 		if isLostRace(err) {
 			continue
 		}
-		return t.writeError("updating the rollout of "+t.cfg.Promise, err)
+		if err != nil {
+			return nil, t.writeError("updating the rollout of "+t.cfg.Promise, err)
+		}
+		return l, nil
 	}
 }
 
@@ -85,17 +94,18 @@ func (t *Turnstile) changedBy(l *coordinationv1.Lease, by string) {
 // Pause stops the rollout granting slots; upgrades under way finish. It stays paused, across
 // versions, until Resume.
 func (t *Turnstile) Pause(ctx context.Context, reason, by string) error {
-	return t.updateRollout(ctx, func(l *coordinationv1.Lease) error {
+	_, err := t.updateRollout(ctx, func(l *coordinationv1.Lease) error {
 		l.Annotations[AnnotationPaused] = "true"
 		l.Annotations[AnnotationPauseReason] = reason
 		t.changedBy(l, by)
 		return nil
 	})
+	return err
 }
 
 // Resume lifts a pause. It is an error to resume a rollout that is not paused.
 func (t *Turnstile) Resume(ctx context.Context, by string) error {
-	return t.updateRollout(ctx, func(l *coordinationv1.Lease) error {
+	_, err := t.updateRollout(ctx, func(l *coordinationv1.Lease) error {
 		if l.Annotations[AnnotationPaused] != "true" {
 			return fmt.Errorf("the rollout of %s is not paused", t.cfg.Promise)
 		}
@@ -104,13 +114,14 @@ func (t *Turnstile) Resume(ctx context.Context, by string) error {
 		t.changedBy(l, by)
 		return nil
 	})
+	return err
 }
 
 // Abort stops the rollout of the current target version for good: no more slots for it,
 // upgrades under way finish, upgraded requests stay upgraded. Only a new version rolls out again.
 func (t *Turnstile) Abort(ctx context.Context, by string) (string, error) {
 	var version string
-	err := t.updateRollout(ctx, func(l *coordinationv1.Lease) error {
+	_, err := t.updateRollout(ctx, func(l *coordinationv1.Lease) error {
 		version = l.Annotations[AnnotationTarget]
 		if version == "" {
 			return fmt.Errorf("the Promise %s has no rollout under way to abort", t.cfg.Promise)
@@ -127,7 +138,7 @@ func (t *Turnstile) Abort(ctx context.Context, by string) (string, error) {
 
 // Approve lets a wave that waits for approval start. Only the next such wave can be approved.
 func (t *Turnstile) Approve(ctx context.Context, wave int, by string) error {
-	return t.updateRollout(ctx, func(l *coordinationv1.Lease) error {
+	_, err := t.updateRollout(ctx, func(l *coordinationv1.Lease) error {
 		r := rolloutFrom(l)
 		if !slices.Contains(r.ApprovalWaves, wave) {
 			return fmt.Errorf("wave %d of %s needs no approval (waves waiting for one: %s)", wave, t.cfg.Promise, orNone(FormatWaves(r.ApprovalWaves)))
@@ -144,6 +155,7 @@ func (t *Turnstile) Approve(ctx context.Context, wave int, by string) error {
 		t.changedBy(l, by)
 		return nil
 	})
+	return err
 }
 
 func orNone(s string) string {
@@ -153,8 +165,10 @@ func orNone(s string) string {
 	return s
 }
 
-// Skip releases the slot of a request whose upgrade failed, so the rollout goes on without it.
-// key is namespace/name. Without force, only a Failed upgrade can be skipped.
+// Skip releases the slot of a request whose upgrade failed, so the rollout goes on without it,
+// and returns the slot as it was. key is namespace/name. Without force, only a Failed upgrade
+// can be skipped: judged on the very read the release is written over, so an upgrade that
+// recovered or started again meanwhile is never cleared by a skip meant for a failure.
 func (t *Turnstile) Skip(ctx context.Context, key string, force bool) (Slot, error) {
 	view, err := t.Inspect(ctx)
 	if err != nil {
@@ -164,10 +178,16 @@ func (t *Turnstile) Skip(ctx context.Context, key string, force bool) (Slot, err
 		if !s.Held() || s.Request != key {
 			continue
 		}
-		if s.Phase != PhaseFailed && !force {
-			return Slot{}, fmt.Errorf("%s is %s, not Failed: only a failed upgrade is skipped (--force skips it anyway)", key, s.Phase)
-		}
-		return t.updateHeld(ctx, s.holder(), "skipping "+key, func(l *coordinationv1.Lease) { clearHolder(l, t.cfg.Clock.Now()) })
+		var skipped Slot
+		_, err := t.updateHeld(ctx, s.holder(), Attempt{}, "skipping "+key, func(now Slot, l *coordinationv1.Lease) error {
+			if now.Phase != PhaseFailed && !force {
+				return fmt.Errorf("%s is %s, not Failed: only a failed upgrade is skipped (--force skips it anyway)", key, now.Phase)
+			}
+			skipped = now
+			clearHolder(l, t.cfg.Clock.Now())
+			return nil
+		})
+		return skipped, err
 	}
 	return Slot{}, fmt.Errorf("%s is not in the rollout of %s: it holds no slot", key, t.cfg.Promise)
 }

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
 	"k8s.io/utils/clock"
@@ -18,6 +21,17 @@ const DefaultNamespace = "kratix-platform-system"
 // the gap between the acquire and await stages, that is the Promise's own configure pipeline,
 // and the retryAfter interval of stages that exit while they wait.
 const DefaultLeaseDuration = 10 * time.Minute
+
+// Bounds of the lease duration.
+const (
+	// MinLeaseDuration: holders renew at a third of the lease. At 3s a node that stalls a
+	// renewal for one second under load loses the slot to the next request, and two upgrades
+	// run at once; 15s leaves a stalled renewal 5s.
+	MinLeaseDuration = 15 * time.Second
+	// MaxLeaseDuration: a slot whose holder died is reclaimed only when its lease runs out;
+	// past a day the rollout stalls unnoticed. A Lease holds it as int32 seconds.
+	MaxLeaseDuration = 24 * time.Hour
+)
 
 // Config configures a Turnstile.
 type Config struct {
@@ -34,7 +48,8 @@ type Config struct {
 	// Slots is how many requests may upgrade at once. Defaults to 1; must be at least 1.
 	Slots int
 	// LeaseDuration is how long a slot or ticket stays valid without renewal. Holders and
-	// blocking waiters renew at a third of it. Defaults to DefaultLeaseDuration; at least 3s.
+	// blocking waiters renew at a third of it. Defaults to DefaultLeaseDuration; from
+	// MinLeaseDuration to MaxLeaseDuration.
 	LeaseDuration time.Duration
 	// Clock is the source of time, injectable for tests. Defaults to the real clock.
 	Clock clock.WithTicker
@@ -69,8 +84,8 @@ func New(cfg Config) (*Turnstile, error) {
 	if cfg.LeaseDuration == 0 {
 		cfg.LeaseDuration = DefaultLeaseDuration
 	}
-	if cfg.LeaseDuration < 3*time.Second {
-		return nil, fmt.Errorf("turnstile: lease duration must be at least 3s, got %s", cfg.LeaseDuration)
+	if cfg.LeaseDuration < MinLeaseDuration || cfg.LeaseDuration > MaxLeaseDuration {
+		return nil, fmt.Errorf("turnstile: lease duration must be from %s to %s, got %s", MinLeaseDuration, MaxLeaseDuration, cfg.LeaseDuration)
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.RealClock{}
@@ -106,8 +121,14 @@ type AcquireOptions struct {
 	// OnWait is called whenever the request's place in the queue changes while it waits.
 	OnWait func(Wait)
 	// ApprovalWaves are the waves that wait for an operator's approval, recorded when this
-	// request is the first to take a slot for a new target version.
+	// request is the first to arrive for a new target version.
 	ApprovalWaves []int
+	// Expected are the Promise's requests of earlier waves than this one that had not begun
+	// their upgrade to Target when acquire listed them. Until Grace after the rollout started,
+	// this request takes no slot while one of them has not arrived: the canary goes first even
+	// when Kratix re-runs it last. Grace 0 orders only the waiters present.
+	Expected []Expected
+	Grace    time.Duration
 }
 
 // Acquire blocks until the request holds a slot, and returns it. A request that already holds
@@ -122,78 +143,207 @@ func (t *Turnstile) Acquire(ctx context.Context, req Request, opts AcquireOption
 		return nil, err
 	}
 	holders := newHolderTracker(ctx, t.cfg.Holders, req.GroupVersionResource, w.poke)
+	// The request itself is followed too: one deleted while it waits leaves the queue at once,
+	// rather than queueing again after its delete workflow has taken it out.
+	self := t.followSelf(ctx, req, w.poke)
+	a := newAcquiring(req, opts)
 	var (
 		last     Wait
 		reported bool
-		// mine is this request's ticket as last written here: the watch may not show it yet.
-		mine *Ticket
 	)
 	for {
 		now := t.cfg.Clock.Now()
 		view := NewView(t.cfg.Promise, t.cfg.Slots, w.leases())
+		if self.gone() {
+			if _, err := t.leaveQueue(context.WithoutCancel(ctx), req); err != nil {
+				return nil, err
+			}
+			return nil, fmt.Errorf("%s: %w", req.Key(), ErrRequestGone)
+		}
 		holders.follow(view.Slots, req)
-		d := decide(decideInput{promise: t.cfg.Promise, view: view, me: req, target: opts.Target,
-			slots: t.cfg.Slots, now: now, holders: holders.statuses()})
-		for _, s := range d.unmarked {
-			t.markWorkflowFailed(ctx, s, holders.statuses()[s.HolderUID].WorkflowFailed)
-		}
-		if tk, ok := view.TicketOf(t.cfg.Promise, req); ok && tk.UID == req.UID && (mine == nil || !tk.RenewTime.Before(mine.RenewTime)) {
-			mine = &tk
-		}
-		stale, hadStale := view.TicketOf(t.cfg.Promise, req)
+		tr, err := t.turn(ctx, a, view, now, holders.statuses(), t.cfg.Holders != nil)
 		switch {
-		case d.action == actTake && mine == nil:
-			// Queue first, even with the slot free: the ticket fixes this request's arrival for
-			// everyone else, so the order of a burst of arrivals is theirs, not the race's.
-			tk, err := t.putTicket(ctx, req, opts.Target, stale, hadStale, now)
-			if err != nil {
-				return nil, err
-			}
-			if tk != nil {
-				mine = tk
-				continue
-			}
-			// Someone else wrote the ticket first: wait for the watch to bring it.
-		case d.action == actTake || d.action == actReenter:
-			if d.action == actTake {
-				if err := t.RecordTarget(ctx, view, opts.Target, opts.ApprovalWaves); err != nil {
-					return nil, err
-				}
-			}
-			slot, err := t.take(ctx, d.slot, req, opts.Target, now, d.action == actReenter)
-			if isLostRace(err) {
-				break // the watch brings the winner's write; decide again then
-			}
-			if err != nil {
-				return nil, err
-			}
-			if mine != nil {
-				// The slot is held: a ticket left behind by a failed delete only expires.
-				_ = t.deleteTicket(ctx, *mine)
-			}
-			return &Grant{Slot: slot, Reentered: d.action == actReenter, Waited: t.cfg.Clock.Since(start)}, nil
-		case mine == nil || !mine.RenewTime.Add(t.cfg.LeaseDuration/3).After(now):
-			tk, err := t.putTicket(ctx, req, opts.Target, stale, hadStale, now)
-			if err != nil {
-				return nil, err
-			}
-			if tk != nil {
-				mine = tk
-			}
+		case err != nil:
+			return nil, err
+		case tr.took != nil:
+			return &Grant{Slot: *tr.took, Reentered: tr.reentered, Waited: t.cfg.Clock.Since(start)}, nil
+		case tr.again:
+			continue
 		}
-		if !reported || d.wait.Position != last.Position || d.wait.Message() != last.Message() {
-			last, reported = d.wait, true
+		if !reported || tr.wait.Position != last.Position || tr.wait.Message() != last.Message() {
+			last, reported = tr.wait, true
 			if opts.OnWait != nil {
-				opts.OnWait(d.wait)
+				opts.OnWait(tr.wait)
 			}
 		}
-		if err := w.next(ctx, t.cfg.Clock, earliest(d.recheck, now.Add(t.cfg.LeaseDuration/3))); err != nil {
-			if ctx.Err() != nil {
-				return nil, &WaitingError{Wait: last, Err: err}
-			}
-			return nil, err // the watch failed for good (Forbidden): not a wait that ran out
+		if err := w.next(ctx, t.cfg.Clock, earliest(tr.recheck, now.Add(t.cfg.LeaseDuration/3))); err != nil {
+			return nil, t.waitEnded(ctx, last, err)
 		}
 	}
+}
+
+// acquiring is what one Acquire call carries from one turn of its loop to the next.
+type acquiring struct {
+	req  Request
+	opts AcquireOptions
+	// mine is this request's ticket as last written here: the watch may not show it yet.
+	mine *Ticket
+	// record is the rollout record as this call found or wrote it on arrival, when the view
+	// showed an older one (version staleRV of the rollout Lease). Until the watch brings a
+	// newer version, the view's record is the previous rollout's, whose approvals and start
+	// are not this one's: the record read is used instead.
+	record  *Rollout
+	staleRV string
+	// expected are the earlier waves' requests that have not been seen arriving yet.
+	expected []Expected
+}
+
+func newAcquiring(req Request, opts AcquireOptions) *acquiring {
+	return &acquiring{req: req, opts: opts, expected: slices.Clone(opts.Expected)}
+}
+
+// turned is what one turn of the loop came to.
+type turned struct {
+	// took is the slot the request holds now; nil while it waits.
+	took      *Slot
+	reentered bool
+	// again: a ticket was just written; decide again at once, on the view as it is.
+	again bool
+	// wait is the request's place while it waits; recheck when the view changes by itself.
+	wait    Wait
+	recheck time.Time
+}
+
+// turn is one turn of Acquire's loop: decide on the view, at now, with what is known of the
+// holders, and make the one write that the decision calls for. A lost race is no error: the
+// watch brings the winner's write, and the next turn decides again.
+func (t *Turnstile) turn(ctx context.Context, a *acquiring, view View, now time.Time, holders map[types.UID]HolderStatus, following bool) (turned, error) {
+	req, target := a.req, a.opts.Target
+	if a.record == nil && view.Rollout.Target != target {
+		r, err := t.RecordTarget(ctx, target, a.opts.ApprovalWaves)
+		if err != nil {
+			return turned{}, err
+		}
+		a.record, a.staleRV = &r, view.Rollout.resourceVersion()
+	}
+	if a.record != nil && a.record.Target == target && view.Rollout.resourceVersion() == a.staleRV {
+		view.Rollout = *a.record
+	}
+	a.expected = arrived(a.expected, view, target)
+	d := decide(decideInput{promise: t.cfg.Promise, view: view, me: req, target: target, slots: t.cfg.Slots, now: now,
+		holders: holders, following: following, expected: a.expected, grace: a.opts.Grace})
+	for _, s := range d.unmarked {
+		t.markWorkflowFailed(ctx, s, holders[s.HolderUID].WorkflowFailed)
+	}
+	stale, hadStale := view.TicketOf(t.cfg.Promise, req)
+	if hadStale && stale.UID == req.UID && (a.mine == nil || !stale.RenewTime.Before(a.mine.RenewTime)) {
+		a.mine = &stale
+	}
+	out := turned{wait: d.wait, recheck: d.recheck}
+	switch {
+	case d.action == actTake && (a.mine == nil || a.mine.Version != target):
+		// Queue first, even with the slot free: the ticket fixes this request's arrival for
+		// everyone else, so the order of a burst of arrivals is theirs, not the race's.
+		tk, err := t.putTicket(ctx, req, target, stale, hadStale, now)
+		if err != nil {
+			return turned{}, err
+		}
+		if tk != nil {
+			a.mine, out.again = tk, true
+		}
+		// Else someone else wrote the ticket first: the watch brings it.
+	case d.action == actTake || d.action == actReenter:
+		slot, err := t.take(ctx, d.slot, req, target, now, d.action == actReenter)
+		if isLostRace(err) {
+			return out, nil
+		}
+		if err != nil {
+			return turned{}, err
+		}
+		if a.mine != nil {
+			// The slot is held: the ticket goes, even if the caller's budget ends right now
+			// (a ticket left behind would only expire). A failed delete is retried by the
+			// release, which deletes the request's ticket too.
+			cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			_ = t.deleteTicket(cleanup, *a.mine)
+			cancel()
+		}
+		out.took, out.reentered = &slot, d.action == actReenter
+	case a.mine == nil || a.mine.Version != target || !a.mine.RenewTime.Add(t.cfg.LeaseDuration/3).After(now):
+		// A ticket still naming another version (an aborted one, say) is rewritten at once:
+		// others judge its place by the version it names.
+		tk, err := t.putTicket(ctx, req, target, stale, hadStale, now)
+		if err != nil {
+			return turned{}, err
+		}
+		if tk != nil {
+			a.mine = tk
+		}
+	}
+	return out, nil
+}
+
+// ErrRequestGone is returned by Acquire when the request was deleted, or is being deleted,
+// while it waited: it has left the queue.
+var ErrRequestGone = errors.New("was deleted while it waited: it left the queue")
+
+// selfWatch is what the waiter knows of its own request.
+type selfWatch struct {
+	mu     sync.Mutex
+	status HolderStatus
+}
+
+func (s *selfWatch) gone() bool {
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.status.Gone || s.status.Deleting
+}
+
+// followSelf watches the waiting request itself; nil without a HolderWatcher.
+func (t *Turnstile) followSelf(ctx context.Context, req Request, changed func()) *selfWatch {
+	if t.cfg.Holders == nil || req.UID == "" {
+		return nil
+	}
+	s := &selfWatch{}
+	go t.cfg.Holders.Watch(ctx, req.GroupVersionResource, req.Namespace, req.Name, req.UID, func(st HolderStatus) {
+		s.mu.Lock()
+		s.status = st
+		s.mu.Unlock()
+		changed()
+	})
+	return s
+}
+
+// waitEnded is the error that ends a wait: the caller's budget ran out, or the watch failed for
+// good (Forbidden), which is no wait that ran out.
+func (t *Turnstile) waitEnded(ctx context.Context, last Wait, err error) error {
+	if ctx.Err() != nil {
+		return &WaitingError{Wait: last, Err: err}
+	}
+	return err
+}
+
+// arrived drops from expected the requests that the view shows queued for, or holding a slot
+// for, the target: once seen, a request has arrived for good, even after it has gone through.
+func arrived(expected []Expected, v View, target string) []Expected {
+	if len(expected) == 0 {
+		return expected
+	}
+	here := map[string]bool{}
+	for _, tk := range v.Tickets {
+		if tk.Version == target {
+			here[tk.Request] = true
+		}
+	}
+	for _, s := range v.Slots {
+		if s.Held() && s.Version == target {
+			here[s.Request] = true
+		}
+	}
+	return slices.DeleteFunc(expected, func(e Expected) bool { return here[e.Request] })
 }
 
 // Inspect reads the turnstile's current state once, for reporting.

@@ -79,6 +79,14 @@ type Rollout struct {
 	ChangedBy      string
 }
 
+// resourceVersion is the rollout Lease's, or "" when there is none yet.
+func (r Rollout) resourceVersion() string {
+	if r.Lease == nil {
+		return ""
+	}
+	return r.Lease.ResourceVersion
+}
+
 // NeedsApproval is the lowest wave, at or below this one, that waits for an operator's
 // approval; ok is false when none does. A wave behind an unapproved one waits too, even with
 // slots free.

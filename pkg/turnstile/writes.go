@@ -16,7 +16,12 @@ import (
 // ErrNotHeld is returned when a request holds no slot.
 var ErrNotHeld = errors.New("holds no slot")
 
-func isLostRace(err error) bool { return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) }
+// isLostRace reports whether a compare-and-swap lost to another writer: the object changed
+// (Conflict), was created (AlreadyExists), or was deleted (NotFound, an update of a Lease the
+// watch still showed) since it was read. The loser decides again from what the watch brings.
+func isLostRace(err error) bool {
+	return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) || (apierrors.IsNotFound(err) && !isNamespaceNotFound(err))
+}
 
 func (t *Turnstile) labels(role string) map[string]string {
 	return map[string]string{LabelManagedBy: ManagedBy, LabelPromise: t.cfg.Promise, LabelRole: role}
@@ -135,9 +140,34 @@ func isNamespaceNotFound(err error) bool {
 	return status.Status().Details.Kind == "namespaces"
 }
 
-// updateHeld applies change to the slot the request holds, retrying on conflicts with a fresh
-// read, and returns the slot as written.
-func (t *Turnstile) updateHeld(ctx context.Context, req Request, doing string, change func(*coordinationv1.Lease)) (Slot, error) {
+// ErrOtherAttempt is returned when the request holds its slot for another attempt than the one
+// named: a newer version, or a retry that began since. That attempt is not this caller's to
+// renew, fail or release.
+var ErrOtherAttempt = errors.New("holds its slot for another attempt")
+
+// Attempt is one request's try at one version in a slot: which version, and since when (the
+// slot's acquireTime). A re-run of the same attempt keeps both; a new version or a retry after
+// a failure starts a new one. The zero Attempt stands for whichever the request holds.
+type Attempt struct {
+	Version string
+	Began   time.Time
+}
+
+// Attempt is the attempt under way in the slot.
+func (s Slot) Attempt() Attempt { return Attempt{Version: s.Version, Began: s.AcquireTime} }
+
+func (a Attempt) matches(s Slot) bool {
+	return a == Attempt{} || (a.Version == s.Version && a.Began.Equal(s.AcquireTime))
+}
+
+func (a Attempt) String() string {
+	return fmt.Sprintf("%s since %s", a.Version, a.Began.UTC().Format(time.RFC3339))
+}
+
+// updateHeld applies change to the slot the request holds for the attempt, retrying on conflicts
+// with a fresh read, and returns the slot as written. The precondition, change's error, is judged
+// on the same read as the write it guards, so nothing that changed in between is overwritten.
+func (t *Turnstile) updateHeld(ctx context.Context, req Request, at Attempt, doing string, change func(Slot, *coordinationv1.Lease) error) (Slot, error) {
 	for {
 		view, err := t.Inspect(ctx)
 		if err != nil {
@@ -147,8 +177,13 @@ func (t *Turnstile) updateHeld(ctx context.Context, req Request, doing string, c
 		if !ok {
 			return Slot{}, fmt.Errorf("%s: %s %w", doing, req.Key(), ErrNotHeld)
 		}
+		if !at.matches(s) {
+			return Slot{}, fmt.Errorf("%s: %s %w (%s, not %s)", doing, req.Key(), ErrOtherAttempt, s.Attempt(), at)
+		}
 		l := s.Lease.DeepCopy()
-		change(l)
+		if err := change(s, l); err != nil {
+			return Slot{}, err
+		}
 		l, err = t.leases.Update(ctx, l, metav1.UpdateOptions{})
 		if apierrors.IsConflict(err) {
 			continue
@@ -160,10 +195,36 @@ func (t *Turnstile) updateHeld(ctx context.Context, req Request, doing string, c
 	}
 }
 
-// Release frees the slot the request holds, for the next waiter.
-func (t *Turnstile) Release(ctx context.Context, req Request) (Slot, error) {
+// Release frees the slot the request holds for the attempt, for the next waiter, and takes the
+// request out of the queue if a ticket of its was left there.
+func (t *Turnstile) Release(ctx context.Context, req Request, at Attempt) (Slot, error) {
 	now := t.cfg.Clock.Now()
-	return t.updateHeld(ctx, req, "releasing the slot", func(l *coordinationv1.Lease) { clearHolder(l, now) })
+	s, err := t.updateHeld(ctx, req, at, "releasing the slot", func(_ Slot, l *coordinationv1.Lease) error {
+		clearHolder(l, now)
+		return nil
+	})
+	if err != nil {
+		return s, err
+	}
+	// The slot is free whatever comes of this: a ticket that cannot go now only expires.
+	_, _ = t.leaveQueue(ctx, req)
+	return s, nil
+}
+
+// leaveQueue deletes the request's ticket, if there is one of this request (its uid), and
+// reports whether there was.
+func (t *Turnstile) leaveQueue(ctx context.Context, req Request) (bool, error) {
+	l, err := t.leases.Get(ctx, TicketName(t.cfg.Promise, req), metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, t.writeError("reading the ticket of "+req.Key(), err)
+	}
+	if tk := ticketFrom(l); tk.UID == req.UID || req.UID == "" {
+		return true, t.deleteTicket(ctx, tk)
+	}
+	return false, nil
 }
 
 // clearHolder empties a slot Lease for the next holder.
@@ -176,22 +237,24 @@ func clearHolder(l *coordinationv1.Lease, now time.Time) {
 	}
 }
 
-// Renew records that the holder is still at work, so its slot does not expire.
-func (t *Turnstile) Renew(ctx context.Context, req Request) (Slot, error) {
+// Renew records that the holder is still at work on the attempt, so its slot does not expire.
+func (t *Turnstile) Renew(ctx context.Context, req Request, at Attempt) (Slot, error) {
 	now := t.cfg.Clock.Now()
-	return t.updateHeld(ctx, req, "renewing the slot", func(l *coordinationv1.Lease) {
+	return t.updateHeld(ctx, req, at, "renewing the slot", func(_ Slot, l *coordinationv1.Lease) error {
 		l.Spec.RenewTime = &metav1.MicroTime{Time: now}
+		return nil
 	})
 }
 
-// MarkFailed records that the holder's upgrade failed. The slot is kept, so the rollout pauses
+// MarkFailed records that the holder's attempt failed. The slot is kept, so the rollout pauses
 // until the request recovers, is skipped, or is deleted.
-func (t *Turnstile) MarkFailed(ctx context.Context, req Request, message string) (Slot, error) {
+func (t *Turnstile) MarkFailed(ctx context.Context, req Request, at Attempt, message string) (Slot, error) {
 	now := t.cfg.Clock.Now()
-	return t.updateHeld(ctx, req, "marking the upgrade failed", func(l *coordinationv1.Lease) {
+	return t.updateHeld(ctx, req, at, "marking the upgrade failed", func(_ Slot, l *coordinationv1.Lease) error {
 		l.Spec.RenewTime = &metav1.MicroTime{Time: now}
 		l.Annotations[AnnotationPhase] = PhaseFailed
 		l.Annotations[AnnotationMessage] = message
+		return nil
 	})
 }
 
@@ -207,19 +270,12 @@ func (t *Turnstile) markWorkflowFailed(ctx context.Context, s Slot, reason strin
 // Leave takes the request out of the turnstile: releases its slot and deletes its ticket. It is
 // what a delete workflow does.
 func (t *Turnstile) Leave(ctx context.Context, req Request) (released bool, err error) {
-	view, err := t.Inspect(ctx)
-	if err != nil {
+	if _, err := t.leaveQueue(ctx, req); err != nil {
 		return false, err
 	}
-	if tk, ok := view.TicketOf(t.cfg.Promise, req); ok {
-		if err := t.deleteTicket(ctx, tk); err != nil {
-			return false, err
-		}
-	}
-	if _, ok := view.HeldBy(req); !ok {
+	if _, err := t.Release(ctx, req, Attempt{}); errors.Is(err, ErrNotHeld) {
 		return false, nil
-	}
-	if _, err := t.Release(ctx, req); err != nil && !errors.Is(err, ErrNotHeld) {
+	} else if err != nil {
 		return false, err
 	}
 	return true, nil

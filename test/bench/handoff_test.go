@@ -52,7 +52,7 @@ func turnstileHandoffs(b *testing.B, client kubernetes.Interface, ns string, rou
 		<-queued
 		time.Sleep(20 * time.Millisecond) // the waiter settles on its watch, as a real one would be
 		released := time.Now()
-		if _, err := ts.Release(ctx, reqs[holder]); err != nil {
+		if _, err := ts.Release(ctx, reqs[holder], turnstile.Attempt{}); err != nil {
 			b.Fatal(err)
 		}
 		samples = append(samples, (<-acquired).Sub(released))

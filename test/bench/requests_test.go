@@ -52,7 +52,7 @@ func BenchmarkAPIRequestsPerUpgrade(b *testing.B) {
 				r.waited = grant.Waited > 50*time.Millisecond
 				r.waitReads, r.waitWatches = c.reads.Load(), c.watches.Load()
 				time.Sleep(5 * time.Millisecond)
-				if _, err := ts.Release(ctx, req); err != nil {
+				if _, err := ts.Release(ctx, req, turnstile.Attempt{}); err != nil {
 					b.Error(err)
 				}
 				r.writes = c.writes.Load()

@@ -17,6 +17,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/kratix-turnstile/turnstile/pkg/cli"
+	"github.com/kratix-turnstile/turnstile/pkg/health"
 	"github.com/kratix-turnstile/turnstile/pkg/rollout"
 	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
 )
@@ -65,9 +66,7 @@ func withStatus(ctx context.Context, obj *unstructured.Unstructured, st rollout.
 	}
 	if healthState != "" {
 		rec := map[string]any{"state": healthState, "lastRun": lastRun.Unix(), "source": map[string]any{"name": "h", "namespace": obj.GetNamespace()}}
-		if version != "" {
-			rec["details"] = map[string]any{"version": version}
-		}
+		rec["details"] = health.Stamp{Promise: promiseName, RequestUID: string(obj.GetUID()), Version: version}.Apply(nil)
 		status["healthStatus"] = map[string]any{"state": healthState, "healthRecords": []any{rec}}
 	}
 	patchStatus(ctx, obj, status)
@@ -175,7 +174,7 @@ var _ = ginkgo.Describe("kubectl turnstile", ginkgo.Ordered, ginkgo.Label("area:
 
 		code, out, _ := kubectlTurnstile(ctx, slotNS, "skip", promiseName, "db-b", "-n", ns, "--force")
 		gomega.Expect(code).To(gomega.Equal(0))
-		gomega.Expect(out).To(gomega.ContainSubstring("skipped " + ns + "/db-b: released " + turnstile.SlotName(promiseName, 0)))
+		gomega.Expect(out).To(gomega.ContainSubstring("skipped " + ns + "/db-b's upgrade to v2: released " + turnstile.SlotName(promiseName, 0)))
 		gomega.Expect(holderOf(ctx, slotNS, 0)).To(gomega.BeEmpty())
 		gomega.Expect(liveTurnstileStatus(ctx, reqs["db-b"])).To(gomega.HaveKeyWithValue("phase", "Skipped"))
 		gomega.Expect(eventReasons(ctx, reqs["db-b"])).To(gomega.ContainElement("Warning/UpgradeSkipped"))

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kratix-turnstile/turnstile/pkg/rollout"
 	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
+	"github.com/kratix-turnstile/turnstile/test/patience"
 )
 
 func liveTurnstileStatus(ctx context.Context, obj *unstructured.Unstructured) map[string]any {
@@ -62,8 +63,8 @@ var _ = ginkgo.Describe("await's health gate", ginkgo.Label("area:turnstile", "a
 		gomega.Expect(s.metadata("workflow-control.yaml")).To(gomega.HaveKeyWithValue("retryAfter", "30s"))
 	})
 
-	ginkgo.It("keeps the slot of an unhealthy upgrade, says why, and lets it through once it heals", ginkgo.SpecTimeout(time.Minute), func(ctx context.Context) {
-		setHealth(ctx, holder, "unhealthy", time.Now(), "v2")
+	ginkgo.It("keeps the slot of an unhealthy upgrade, says why, and lets it through once it heals", ginkgo.SpecTimeout(patience.Scale(time.Minute)), func(ctx context.Context) {
+		setHealth(ctx, holder, "unhealthy", freshNow(), "v2")
 		failing := stageOpts{slotNamespace: slotNS, env: map[string]string{"TURNSTILE_WAIT": "3s", "TURNSTILE_FAILURE_THRESHOLD": "1", "TURNSTILE_MIN_HEALTHY": "1s"}}
 		s := runStage(ctx, "await", holder, 0, failing)
 
@@ -83,7 +84,7 @@ var _ = ginkgo.Describe("await's health gate", ginkgo.Label("area:turnstile", "a
 		// Healing: a fresh healthy reading lets the failed upgrade through after all.
 		w = startStage(ctx, "acquire", next, opts)
 		upgrade(ctx, holder, opts)
-		gomega.Eventually(w.session).WithTimeout(15 * time.Second).Should(gexec.Exit(0))
+		gomega.Eventually(w.session).WithTimeout(patience.Scale(15 * time.Second)).Should(gexec.Exit(0))
 		gomega.Expect(holderOf(ctx, slotNS, 0)).To(gomega.Equal(ns + "/next"))
 		gomega.Expect(eventReasons(ctx, holder)).To(gomega.ContainElement(corev1.EventTypeNormal + "/Upgraded"))
 	})
@@ -91,7 +92,7 @@ var _ = ginkgo.Describe("await's health gate", ginkgo.Label("area:turnstile", "a
 	ginkgo.It("counts unhealthy readings in a row across runs (retryAfter)", func(ctx context.Context) {
 		opts := stageOpts{slotNamespace: slotNS, env: map[string]string{
 			"TURNSTILE_WAIT": "2s", "TURNSTILE_FAILURE_THRESHOLD": "2", "TURNSTILE_MIN_HEALTHY": "1s"}}
-		setHealth(ctx, holder, "unhealthy", time.Now(), "v2")
+		setHealth(ctx, holder, "unhealthy", freshNow(), "v2")
 		first := runStage(ctx, "await", holder, 0, opts)
 		gomega.Expect(first.turnstileStatus()).To(gomega.And(
 			gomega.HaveKeyWithValue("phase", "Verifying"), gomega.HaveKeyWithValue("failures", 1.0)))
@@ -142,7 +143,7 @@ var _ = ginkgo.Describe("the ratio gates", ginkgo.Label("area:turnstile", "area:
 		}
 		fifth := createRequest(ctx, ns, "fifth", true, only())
 		runStage(ctx, "acquire", fifth, 0, stageOpts{slotNamespace: slotNS})
-		setHealth(ctx, fifth, "unhealthy", time.Now(), "v2")
+		setHealth(ctx, fifth, "unhealthy", freshNow(), "v2")
 		return runStage(ctx, "await", fifth, 0, awaitOpts())
 	}
 	rolloutLease := func(ctx context.Context) map[string]string {
@@ -171,7 +172,7 @@ var _ = ginkgo.Describe("the ratio gates", ginkgo.Label("area:turnstile", "area:
 	ginkgo.It("stay quiet below the minimum sample", func(ctx context.Context) {
 		fifth := createRequest(ctx, ns, "fifth", true, only())
 		runStage(ctx, "acquire", fifth, 0, stageOpts{slotNamespace: slotNS})
-		setHealth(ctx, fifth, "unhealthy", time.Now(), "v2")
+		setHealth(ctx, fifth, "unhealthy", freshNow(), "v2")
 		runStage(ctx, "await", fifth, 0, awaitOpts())
 		gomega.Expect(rolloutLease(ctx)).NotTo(gomega.HaveKey(turnstile.AnnotationPaused), "1 of 1 is not a verdict")
 	})

@@ -91,7 +91,7 @@ var _ = ginkgo.Describe("the health-definition stage", ginkgo.Label("area:health
 		ginkgo.Entry("a bad cron", stageOpts{args: []string{"--http-url=http://x/", "--schedule=*/5 * *"}}, `--schedule: schedule "*/5 * *"`),
 		ginkgo.Entry("an unknown check type", stageOpts{env: map[string]string{"TURNSTILE_CHECKS": strings.Replace(checksDoc, "http:", "grpc:", 1)}},
 			`unknown field "grpc"`),
-		ginkgo.Entry("a bad URL", stageOpts{args: []string{"--http-url=web:8080/healthz"}}, `http.url "web:8080/healthz"`),
+		ginkgo.Entry("a bad URL", stageOpts{args: []string{"--http-url=web:8080/healthz"}}, `--http-url "web:8080/healthz": want an absolute http or https URL`),
 		ginkgo.Entry("a bad expression", stageOpts{env: map[string]string{"TURNSTILE_CHECKS": "apiVersion: turnstile.kratix.io/v1alpha1\nkind: Checks\nchecks:\n  - name: p\n    prometheus: {url: \"http://p\", query: up, expect: \"result ~ 1\"}\n"}},
 			`check "p": prometheus.expect "result ~ 1"`),
 		ginkgo.Entry("an unknown variable", stageOpts{args: []string{"--http-url=http://${host}/"}}, "the checks document uses ${host}"),
@@ -109,7 +109,8 @@ var _ = ginkgo.Describe("the check stage (no agent)", ginkgo.Label("area:health"
 		app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(int(status.Load())) }))
 		defer app.Close()
 		req := createRequest(ctx, ns, "web-1", true, nil)
-		opts := stageOpts{args: []string{"--http-url=" + app.URL, "--failure-threshold=2", "--wait=0s"}}
+		// One round a run: the next round would be due after the run's budget.
+		opts := stageOpts{args: []string{"--http-url=" + app.URL, "--failure-threshold=2", "--wait=1500ms", "--interval=2s", "--min-healthy=1s"}}
 		records := dyn().Resource(health.HealthRecords).Namespace(ns)
 		name := "database-" + ns + "-web-1"
 		record := func() *health.HealthRecord {

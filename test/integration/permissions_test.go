@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kratix-turnstile/turnstile/test/controlplane"
+	"github.com/kratix-turnstile/turnstile/test/patience"
 )
 
 // shippedPipeline is a Pipeline from workflows/resource-workflows.yaml.
@@ -111,29 +112,31 @@ var _ = ginkgo.Describe("the permissions the workflows ship", ginkgo.Label("area
 		createPromise(ctx, "v2")
 	})
 
-	ginkgo.It("are enough for every stage, and no stage needs the admin", ginkgo.SpecTimeout(time.Minute), func(ctx context.Context) {
+	ginkgo.It("are enough for every stage, and no stage needs the admin", ginkgo.SpecTimeout(patience.Scale(time.Minute)), func(ctx context.Context) {
 		wf := shippedWorkflows(slotNS)
 		gomega.Expect(wf["configure"]).To(gomega.HaveLen(2))
 		gomega.Expect(wf["delete"]).To(gomega.HaveLen(1))
 		acquireKC := pipelineKubeconfig(ctx, ns, "database-resource-configure-turnstile-acquire", &wf["configure"][0])
 		awaitKC := pipelineKubeconfig(ctx, ns, "database-resource-configure-turnstile-await", &wf["configure"][1])
 		releaseKC := pipelineKubeconfig(ctx, ns, "database-resource-delete-turnstile-release", &wf["delete"][0])
-		// The target version comes from the Promise, so reading it is exercised too.
-		noTarget := map[string]string{"TURNSTILE_TARGET_VERSION": ""}
+		// The target version comes from the Promise, so reading it is exercised too; and the
+		// requests are listed, so that earlier waves go first (a short grace: other specs'
+		// requests share the kind).
+		noTarget := map[string]string{"TURNSTILE_TARGET_VERSION": "", "TURNSTILE_WAVE_GRACE": "1s"}
 
 		first := createRequest(ctx, ns, "first", true, nil)
 		second := createRequest(ctx, ns, "second", true, nil)
 		s := runStage(ctx, "acquire", first, 0, stageOpts{slotNamespace: slotNS, kubeconfig: acquireKC, env: noTarget})
 		gomega.Expect(s.stdout()).NotTo(gomega.ContainSubstring("could not"))
 		waiting := startStage(ctx, "acquire", second, stageOpts{slotNamespace: slotNS, kubeconfig: acquireKC, env: noTarget})
-		gomega.Eventually(waiting.session.Out).WithTimeout(15 * time.Second).Should(gbytes.Say("waiting for a rollout slot"))
+		gomega.Eventually(waiting.session.Out).WithTimeout(patience.Scale(15 * time.Second)).Should(gbytes.Say("waiting for a rollout slot"))
 
-		setHealth(ctx, first, "healthy", time.Now(), "v2")
+		setHealth(ctx, first, "healthy", freshNow(), "v2")
 		s = runStage(ctx, "await", first, 0, stageOpts{slotNamespace: slotNS, kubeconfig: awaitKC,
 			env: map[string]string{"TURNSTILE_TARGET_VERSION": "", "TURNSTILE_MIN_HEALTHY": "0s"}})
 		gomega.Expect(s.stdout()).To(gomega.ContainSubstring("released"))
 		gomega.Expect(s.stdout()).NotTo(gomega.ContainSubstring("could not"))
-		gomega.Eventually(waiting.session).WithTimeout(15 * time.Second).Should(gexec.Exit(0))
+		gomega.Eventually(waiting.session).WithTimeout(patience.Scale(15 * time.Second)).Should(gexec.Exit(0))
 
 		s = runStage(ctx, "acquire", second, 0, stageOpts{slotNamespace: slotNS, kubeconfig: releaseKC, action: "delete"})
 		gomega.Expect(s.stdout()).To(gomega.ContainSubstring("released its slot"))

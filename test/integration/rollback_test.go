@@ -15,6 +15,7 @@ import (
 	"github.com/kratix-turnstile/turnstile/pkg/bindings"
 	"github.com/kratix-turnstile/turnstile/pkg/rollout"
 	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
+	"github.com/kratix-turnstile/turnstile/test/patience"
 )
 
 // installBindings installs the ResourceBinding CRD of later Kratix releases for one spec.
@@ -28,7 +29,7 @@ func installBindings(ctx context.Context) {
 		gomega.Eventually(func() bool {
 			_, err := dyn().Resource(crdGVR).Get(ctx, crds[0].Name, metav1.GetOptions{})
 			return apierrors.IsNotFound(err)
-		}).WithTimeout(30 * time.Second).Should(gomega.BeTrue())
+		}).WithTimeout(patience.Scale(30 * time.Second)).Should(gomega.BeTrue())
 	})
 }
 
@@ -44,7 +45,7 @@ func createBinding(ctx context.Context, ns, request, version string) {
 	gomega.Eventually(func() error {
 		_, err := dyn().Resource(bindings.GVR).Namespace(ns).Create(ctx, b, metav1.CreateOptions{})
 		return err
-	}).WithTimeout(10*time.Second).Should(gomega.Succeed(), "the CRD is being established")
+	}).WithTimeout(patience.Scale(10*time.Second)).Should(gomega.Succeed(), "the CRD is being established")
 }
 
 func bindingVersion(ctx context.Context, ns, request string) string {
@@ -56,7 +57,7 @@ func bindingVersion(ctx context.Context, ns, request string) string {
 }
 
 var _ = ginkgo.Describe("rollback where Kratix has ResourceBindings", ginkgo.Serial, ginkgo.Label("area:cli", "area:rollback"), func() {
-	ginkgo.It("aborts the rollout and moves the requests it touched back, through the turnstile", ginkgo.SpecTimeout(2*time.Minute), func(ctx context.Context) {
+	ginkgo.It("aborts the rollout and moves the requests it touched back, through the turnstile", ginkgo.SpecTimeout(patience.Scale(2*time.Minute)), func(ctx context.Context) {
 		installBindings(ctx)
 		createPromise(ctx, "v2")
 		slotNS, ns := env.Namespace("slots"), env.Namespace("requests")

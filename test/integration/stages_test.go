@@ -21,6 +21,8 @@ import (
 	"k8s.io/client-go/dynamic"
 	"sigs.k8s.io/yaml"
 
+	"github.com/kratix-turnstile/turnstile/pkg/health"
+	"github.com/kratix-turnstile/turnstile/test/patience"
 	"github.com/kratix-turnstile/turnstile/test/testbin"
 )
 
@@ -87,6 +89,10 @@ func patchStatus(ctx context.Context, obj *unstructured.Unstructured, status map
 	return out
 }
 
+// freshNow is the lastRun of a reading taken after the slot was taken: lastRun has whole seconds,
+// and a record of the attempt's first second could predate it, so it is never trusted.
+func freshNow() time.Time { return time.Now().Add(time.Second) }
+
 // setHealth writes status.healthStatus the way Kratix's HealthRecord controller does.
 func setHealth(ctx context.Context, obj *unstructured.Unstructured, state string, lastRun time.Time, version string) {
 	ginkgo.GinkgoHelper()
@@ -94,9 +100,8 @@ func setHealth(ctx context.Context, obj *unstructured.Unstructured, state string
 		"state": state, "lastRun": lastRun.Unix(),
 		"source": map[string]any{"name": obj.GetName() + "-health", "namespace": obj.GetNamespace()},
 	}
-	if version != "" {
-		record["details"] = map[string]any{"version": version}
-	}
+	// Stamped as the agent stamps its records: for this Promise and this request.
+	record["details"] = health.Stamp{Promise: promiseName, RequestUID: string(obj.GetUID()), Version: version}.Apply(nil)
 	patchStatus(ctx, obj, map[string]any{"healthStatus": map[string]any{"state": state, "healthRecords": []any{record}}})
 }
 
@@ -145,6 +150,8 @@ type stageOpts struct {
 	objectYAML string
 	// seedStatus is a status.yaml written by an earlier container of the same pipeline.
 	seedStatus string
+	// within bounds how long runStage waits for the stage to exit; default a minute (scaled).
+	within time.Duration
 }
 
 // startStage runs `turnstile <name>` for the request as Kratix would: object.yaml from a fresh
@@ -184,9 +191,10 @@ func startStage(ctx context.Context, name string, obj *unstructured.Unstructured
 		"KUBECONFIG":            o.kubeconfig, "TURNSTILE_KRATIX_DIR": dir,
 		"TURNSTILE_SLOT_NAMESPACE": o.slotNamespace, "TURNSTILE_TARGET_VERSION": "v2",
 		"TURNSTILE_WAIT": "0", "HOME": dir, "PATH": os.Getenv("PATH"),
-		// The specs share one kind, so the gates would judge every spec's requests together;
-		// the gate specs turn them on with a selector of their own.
-		"TURNSTILE_GATES": "false",
+		// The specs share one kind, so the gates would judge every spec's requests together,
+		// and a spec's requests would wait for other specs' earlier waves: the specs about
+		// them turn them on.
+		"TURNSTILE_GATES": "false", "TURNSTILE_WAVE_GRACE": "0",
 	}
 	for k, v := range o.env {
 		vars[k] = v
@@ -208,7 +216,10 @@ func startStage(ctx context.Context, name string, obj *unstructured.Unstructured
 func runStage(ctx context.Context, name string, obj *unstructured.Unstructured, code int, o stageOpts) *stage {
 	ginkgo.GinkgoHelper()
 	s := startStage(ctx, name, obj, o)
-	gomega.Eventually(s.session).WithTimeout(60 * time.Second).Should(gexec.Exit(code))
+	if o.within == 0 {
+		o.within = patience.Scale(time.Minute)
+	}
+	gomega.Eventually(s.session).WithTimeout(o.within).Should(gexec.Exit(code))
 	return s
 }
 

@@ -19,6 +19,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
+	"github.com/kratix-turnstile/turnstile/test/patience"
 )
 
 // leasesIn lists the Leases of the test Promise in the slot namespace, by role.
@@ -44,7 +45,7 @@ func holderOf(ctx context.Context, slotNS string, i int) string {
 // stamped with the target version, and await releases the slot.
 func upgrade(ctx context.Context, obj *unstructured.Unstructured, o stageOpts) {
 	ginkgo.GinkgoHelper()
-	setHealth(ctx, obj, "healthy", time.Now(), "v2")
+	setHealth(ctx, obj, "healthy", freshNow(), "v2")
 	o.env = mergeEnv(o.env, map[string]string{"TURNSTILE_MIN_HEALTHY": "0s"})
 	runStage(ctx, "await", obj, 0, o)
 }
@@ -94,7 +95,10 @@ var _ = ginkgo.Describe("the turnstile", ginkgo.Label("area:turnstile"), func() 
 	ginkgo.DescribeTable("never lets more than N of 50 contenders upgrade at once",
 		func(ctx context.Context, slots int) {
 			const contenders = 50
-			opts := stageOpts{slotNamespace: slotNS, env: map[string]string{"TURNSTILE_SLOTS": strconv.Itoa(slots)}}
+			// The last waiter waits for every upgrade before its own: its bound grows with the
+			// queue, a few seconds an upgrade on a loaded machine.
+			opts := stageOpts{slotNamespace: slotNS, env: map[string]string{"TURNSTILE_SLOTS": strconv.Itoa(slots)},
+				within: patience.Per(contenders, 5*time.Second, time.Minute)}
 			var (
 				mu        sync.Mutex
 				intervals [][2]time.Time
@@ -132,11 +136,11 @@ var _ = ginkgo.Describe("the turnstile", ginkgo.Label("area:turnstile"), func() 
 			gomega.Expect(transitions).To(gomega.Equal(contenders), "each upgrade took a slot exactly once")
 			gomega.Expect(leasesIn(ctx, slotNS, turnstile.RoleTicket)).To(gomega.BeEmpty(), "no ticket is left behind")
 		},
-		ginkgo.Entry("N=1", 1, ginkgo.SpecTimeout(3*time.Minute)),
-		ginkgo.Entry("N=3", 3, ginkgo.SpecTimeout(3*time.Minute)),
+		ginkgo.Entry("N=1", 1, ginkgo.SpecTimeout(patience.Per(50, 6*time.Second, 2*time.Minute))),
+		ginkgo.Entry("N=3", 3, ginkgo.SpecTimeout(patience.Per(50, 6*time.Second, 2*time.Minute))),
 	)
 
-	ginkgo.It("serves waiters first come, first served, with lower waves first", ginkgo.SpecTimeout(2*time.Minute), func(ctx context.Context) {
+	ginkgo.It("serves waiters first come, first served, with lower waves first", ginkgo.SpecTimeout(patience.Scale(2*time.Minute)), func(ctx context.Context) {
 		opts := stageOpts{slotNamespace: slotNS}
 		holder := createRequest(ctx, ns, "holder", true, nil)
 		runStage(ctx, "acquire", holder, 0, opts)
@@ -149,7 +153,7 @@ var _ = ginkgo.Describe("the turnstile", ginkgo.Label("area:turnstile"), func() 
 				WithContext(ctx).Should(gomega.HaveLen(queued), "%s is queued", name)
 			go func() {
 				defer ginkgo.GinkgoRecover()
-				gomega.Eventually(s.session).WithTimeout(90 * time.Second).Should(gexec.Exit(0))
+				gomega.Eventually(s.session).WithTimeout(patience.Scale(90 * time.Second)).Should(gexec.Exit(0))
 				exits <- obj
 			}()
 			return obj
@@ -162,7 +166,7 @@ var _ = ginkgo.Describe("the turnstile", ginkgo.Label("area:turnstile"), func() 
 		upgrade(ctx, holder, opts)
 		for _, want := range []string{"canary", "first", "second", "third"} {
 			var next *unstructured.Unstructured
-			gomega.Eventually(exits).WithContext(ctx).WithTimeout(30 * time.Second).Should(gomega.Receive(&next))
+			gomega.Eventually(exits).WithContext(ctx).WithTimeout(patience.Scale(30 * time.Second)).Should(gomega.Receive(&next))
 			gomega.Expect(next.GetName()).To(gomega.Equal(want))
 			gomega.Expect(holderOf(ctx, slotNS, 0)).To(gomega.Equal(ns + "/" + want))
 			gomega.Consistently(exits).WithTimeout(300*time.Millisecond).ShouldNot(gomega.Receive(), "only one at a time")
@@ -181,7 +185,7 @@ var _ = ginkgo.Describe("the turnstile", ginkgo.Label("area:turnstile"), func() 
 		gomega.Expect(ptr.Deref(slot[0].Spec.LeaseTransitions, 0)).To(gomega.Equal(int32(1)), "re-entering is not a new holder")
 	})
 
-	ginkgo.It("reclaims at once the slot of a holder that was deleted", ginkgo.SpecTimeout(time.Minute), func(ctx context.Context) {
+	ginkgo.It("reclaims at once the slot of a holder that was deleted", ginkgo.SpecTimeout(patience.Scale(time.Minute)), func(ctx context.Context) {
 		opts := stageOpts{slotNamespace: slotNS}
 		holder := createRequest(ctx, ns, "holder", true, nil)
 		runStage(ctx, "acquire", holder, 0, opts)
@@ -191,12 +195,12 @@ var _ = ginkgo.Describe("the turnstile", ginkgo.Label("area:turnstile"), func() 
 
 		gomega.Expect(dyn().Resource(databases).Namespace(ns).Delete(ctx, "holder", metav1.DeleteOptions{})).To(gomega.Succeed())
 		// The lease lasts 10 minutes: only watching the holder frees the slot this soon.
-		gomega.Eventually(s.session).WithTimeout(15 * time.Second).Should(gexec.Exit(0))
+		gomega.Eventually(s.session).WithTimeout(patience.Scale(15 * time.Second)).Should(gexec.Exit(0))
 		gomega.Expect(holderOf(ctx, slotNS, 0)).To(gomega.Equal(ns + "/waiter"))
 	})
 
-	ginkgo.It("reclaims the slot of a holder that stopped renewing", ginkgo.SpecTimeout(time.Minute), func(ctx context.Context) {
-		opts := stageOpts{slotNamespace: slotNS, env: map[string]string{"TURNSTILE_LEASE_DURATION": "3s"}}
+	ginkgo.It("reclaims the slot of a holder that stopped renewing", ginkgo.SpecTimeout(patience.Scale(time.Minute)), func(ctx context.Context) {
+		opts := stageOpts{slotNamespace: slotNS, env: map[string]string{"TURNSTILE_LEASE_DURATION": "15s"}}
 		holder := createRequest(ctx, ns, "holder", true, nil)
 		runStage(ctx, "acquire", holder, 0, opts)
 		waiter := createRequest(ctx, ns, "waiter", true, nil)
@@ -205,8 +209,8 @@ var _ = ginkgo.Describe("the turnstile", ginkgo.Label("area:turnstile"), func() 
 		gomega.Expect(holderOf(ctx, slotNS, 0)).To(gomega.Equal(ns + "/waiter"))
 	})
 
-	ginkgo.It("keeps the slot of a holder whose configure workflow failed, and says so", ginkgo.SpecTimeout(time.Minute), func(ctx context.Context) {
-		opts := stageOpts{slotNamespace: slotNS, env: map[string]string{"TURNSTILE_LEASE_DURATION": "3s"}}
+	ginkgo.It("keeps the slot of a holder whose configure workflow failed, and says so", ginkgo.SpecTimeout(patience.Scale(time.Minute)), func(ctx context.Context) {
+		opts := stageOpts{slotNamespace: slotNS, env: map[string]string{"TURNSTILE_LEASE_DURATION": "15s"}}
 		holder := createRequest(ctx, ns, "holder", true, nil)
 		runStage(ctx, "acquire", holder, 0, opts)
 		patchStatus(ctx, holder, map[string]any{"conditions": []any{map[string]any{
@@ -215,7 +219,7 @@ var _ = ginkgo.Describe("the turnstile", ginkgo.Label("area:turnstile"), func() 
 		}}})
 
 		waiter := createRequest(ctx, ns, "waiter", true, nil)
-		opts.env["TURNSTILE_WAIT"] = "6s"
+		opts.env["TURNSTILE_WAIT"] = "20s" // past the holder's lease
 		s := runStage(ctx, "acquire", waiter, 0, opts)
 		gomega.Expect(s.turnstileStatus()).To(gomega.HaveKeyWithValue("phase", "Waiting"))
 		gomega.Expect(s.turnstileStatus()["message"]).To(gomega.ContainSubstring(ns + "/holder (upgrade failed)"))
@@ -225,7 +229,7 @@ var _ = ginkgo.Describe("the turnstile", ginkgo.Label("area:turnstile"), func() 
 		gomega.Expect(slot.Annotations[turnstile.AnnotationMessage]).To(gomega.ContainSubstring("A Configure Pipeline has failed"))
 	})
 
-	ginkgo.It("grants no slot while the rollout is paused, and goes on when it resumes", ginkgo.SpecTimeout(time.Minute), func(ctx context.Context) {
+	ginkgo.It("grants no slot while the rollout is paused, and goes on when it resumes", ginkgo.SpecTimeout(patience.Scale(time.Minute)), func(ctx context.Context) {
 		leases := env.Client.CoordinationV1().Leases(slotNS)
 		rollout, err := leases.Create(ctx, &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{
 			Name:        turnstile.RolloutName(promiseName),
@@ -238,6 +242,10 @@ var _ = ginkgo.Describe("the turnstile", ginkgo.Label("area:turnstile"), func() 
 		gomega.Eventually(s.session.Out).WithContext(ctx).Should(gbytes.Say("waiting: rollout paused: by the on-call"))
 		gomega.Consistently(s.session).WithTimeout(time.Second).ShouldNot(gexec.Exit())
 
+		// acquire rolled the record forward to its version meanwhile: read it afresh.
+		rollout, err = leases.Get(ctx, rollout.Name, metav1.GetOptions{})
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gomega.Expect(rollout.Annotations).To(gomega.HaveKeyWithValue(turnstile.AnnotationTarget, "v2"), "recorded on arrival, before any slot")
 		delete(rollout.Annotations, turnstile.AnnotationPaused)
 		_, err = leases.Update(ctx, rollout, metav1.UpdateOptions{})
 		gomega.Expect(err).NotTo(gomega.HaveOccurred())
