@@ -1,9 +1,12 @@
 package kube
 
 import (
+	"crypto/x509"
 	"errors"
 	"io"
+	"net"
 	"net/http"
+	"syscall"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -15,16 +18,12 @@ import (
 // etcd leader election, short enough that a dead cluster is reported while someone still watches.
 const TransientBudget = 90 * time.Second
 
-// RideOutOutages makes every request of clients built from cfg ride out a restarting apiserver:
-// a request that got no answer (connection refused or reset, a TLS handshake that timed out) or
-// a 502, 503 or 504 without Retry-After is sent again, backing off from 200ms to 5s, for up to
-// budget, or until the request's context ends.
-//
-// Resending is safe for every verb Turnstile uses: a request that got no answer either never
-// reached the apiserver or is resent as the same compare-and-swap (an Update with the
-// resourceVersion it read, a Create of a fixed name, a Delete with a uid precondition), which
-// then fails with Conflict, AlreadyExists or NotFound, outcomes every caller already handles by
-// reading afresh. client-go itself resends only GETs, and only on a reset connection.
+// RideOutOutages makes every request of clients built from cfg ride out a restarting apiserver,
+// backing off from 200ms to 5s, for up to budget, or until the request's context ends: a read
+// that got no answer, or a 502, 503 or 504 without Retry-After, is sent again; a write only when
+// it surely never arrived (the connection was refused, or a 503), so that a write that was
+// applied is never replayed into a Conflict its caller would take for another writer's.
+// client-go itself resends only GETs, and only on a reset connection.
 func RideOutOutages(cfg *rest.Config, budget time.Duration) {
 	wrap := cfg.WrapTransport
 	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
@@ -47,7 +46,7 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	backoff := t.first
 	for {
 		resp, err := t.next.RoundTrip(req)
-		if !transient(resp, err) || req.Context().Err() != nil || t.clock.Now().Add(backoff).After(deadline) {
+		if !resendable(req.Method, resp, err) || req.Context().Err() != nil || t.clock.Now().Add(backoff).After(deadline) {
 			return resp, err
 		}
 		again, rerr := rewind(req)
@@ -67,17 +66,38 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 }
 
-// transient reports whether an answer says the apiserver could not serve the request for now.
-func transient(resp *http.Response, err error) bool {
+// resendable reports whether an answer says the apiserver could not serve the request for now,
+// and the request may be sent again. A read may always be. A write only when it surely never
+// reached the apiserver (it refused the connection, or said it is not serving): after a reset
+// or a gateway's timeout it may have been applied, and its replay would come back as a lost
+// race the caller would take for someone else's write.
+func resendable(method string, resp *http.Response, err error) bool {
+	read := method == http.MethodGet || method == http.MethodHead
 	if err != nil {
-		return true // no answer at all: refused, reset, or a handshake that timed out
+		var unknownCA x509.UnknownAuthorityError
+		var invalid x509.CertificateInvalidError
+		var hostname x509.HostnameError
+		if errors.As(err, &unknownCA) || errors.As(err, &invalid) || errors.As(err, &hostname) {
+			return false // a wrong CA or name does not get better by waiting
+		}
+		return read || neverSent(err)
+	}
+	if resp.Header.Get("Retry-After") != "" {
+		return false // client-go waits and resends by itself
 	}
 	switch resp.StatusCode {
-	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		// With Retry-After, client-go waits and resends by itself.
-		return resp.Header.Get("Retry-After") == ""
+	case http.StatusServiceUnavailable:
+		return true
+	case http.StatusBadGateway, http.StatusGatewayTimeout:
+		return read
 	}
 	return false
+}
+
+// neverSent reports whether the request failed before a connection was made.
+func neverSent(err error) bool {
+	var op *net.OpError
+	return errors.Is(err, syscall.ECONNREFUSED) || (errors.As(err, &op) && op.Op == "dial")
 }
 
 // rewind is a copy of req that can be sent again, with its body from the start.

@@ -58,20 +58,21 @@ func TestDecide(t *testing.T) {
 	me, a, b, c := request("me", 1), request("a", 1), request("b", 1), request("c", 1)
 	canary := request("me", 0)
 	tests := []struct {
-		name     string
-		slots    int
-		me       Request
-		leases   []*coordinationv1.Lease
-		holders  map[types.UID]HolderStatus
-		target   string
-		want     action
-		wantSlot int
-		wantPos  int
-		recheck  time.Time
-		paused   bool
-		unmarked int
-		expected []Expected
-		grace    time.Duration
+		name      string
+		slots     int
+		me        Request
+		leases    []*coordinationv1.Lease
+		holders   map[types.UID]HolderStatus
+		target    string
+		want      action
+		wantSlot  int
+		wantPos   int
+		recheck   time.Time
+		paused    bool
+		unmarked  int
+		expected  []Expected
+		grace     time.Duration
+		following bool
 	}{
 		{name: "no leases yet: take slot 0", slots: 1, me: me, want: actTake, wantSlot: 0},
 		{name: "holding a slot: re-enter it", slots: 1, me: me,
@@ -80,6 +81,11 @@ func TestDecide(t *testing.T) {
 			leases: []*coordinationv1.Lease{slotLease(0, &a, t0, PhaseUpgrading)}, want: actWait, recheck: t0.Add(time.Minute)},
 		{name: "held by another that stopped renewing: take it", slots: 1, me: me,
 			leases: []*coordinationv1.Lease{slotLease(0, &a, t0.Add(-2*time.Minute), PhaseUpgrading)}, want: actTake},
+		{name: "followed holders: an expired slot whose holder was not heard from yet is not free", slots: 1, me: me, following: true,
+			leases: []*coordinationv1.Lease{slotLease(0, &a, t0.Add(-2*time.Minute), PhaseUpgrading)}, want: actWait},
+		{name: "followed holders: an expired slot whose holder is well is free", slots: 1, me: me, following: true,
+			leases:  []*coordinationv1.Lease{slotLease(0, &a, t0.Add(-2*time.Minute), PhaseUpgrading)},
+			holders: map[types.UID]HolderStatus{a.UID: {}}, want: actTake},
 		{name: "a failed upgrade keeps its slot past expiry", slots: 1, me: me,
 			leases: []*coordinationv1.Lease{slotLease(0, &a, t0.Add(-2*time.Minute), PhaseFailed)}, want: actWait},
 		{name: "a deleted holder frees its slot at once", slots: 1, me: me,
@@ -155,7 +161,7 @@ func TestDecide(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := decide(decideInput{promise: "db", view: NewView("db", tt.slots, tt.leases), me: tt.me, target: tt.target,
-				slots: tt.slots, now: t0, holders: tt.holders, expected: tt.expected, grace: tt.grace})
+				slots: tt.slots, now: t0, holders: tt.holders, expected: tt.expected, grace: tt.grace, following: tt.following})
 			if d.action != tt.want {
 				t.Fatalf("action = %v, want %v (wait: %+v)", d.action, tt.want, d.wait)
 			}

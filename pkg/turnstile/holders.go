@@ -37,6 +37,7 @@ func (d DynamicHolders) Watch(ctx context.Context, gvr schema.GroupVersionResour
 	objects := d.Client.Resource(gvr).Namespace(namespace)
 	// A watch that ends before telling anything (forbidden, say) is retried ever more slowly.
 	backoff := time.Second
+	heard := false
 	for ctx.Err() == nil {
 		obj, err := objects.Get(ctx, name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
@@ -50,7 +51,12 @@ func (d DynamicHolders) Watch(ctx context.Context, gvr schema.GroupVersionResour
 			return
 		}
 		if err != nil {
-			// A restarting apiserver, say: the holder is still there to follow.
+			// A restarting apiserver, say: the holder is still there to follow. Until it can be
+			// read, nothing says its workflow failed: its slot frees on expiry, as if it were well.
+			if !heard {
+				heard = true
+				report(HolderStatus{})
+			}
 			select {
 			case <-ctx.Done():
 			case <-time.After(backoff):
@@ -62,6 +68,7 @@ func (d DynamicHolders) Watch(ctx context.Context, gvr schema.GroupVersionResour
 			report(HolderStatus{Gone: true})
 			return
 		}
+		heard = true
 		report(holderStatusOf(obj))
 		rw, err := kube.WatchObject(ctx, objects, name, obj.GetResourceVersion())
 		if err != nil {

@@ -187,7 +187,10 @@ func (t *Turnstile) Skip(ctx context.Context, key string, force bool) (Slot, err
 			clearHolder(l, t.cfg.Clock.Now())
 			return nil
 		})
-		return skipped, err
+		if err != nil {
+			return Slot{}, err
+		}
+		return skipped, nil
 	}
 	return Slot{}, fmt.Errorf("%s is not in the rollout of %s: it holds no slot", key, t.cfg.Promise)
 }

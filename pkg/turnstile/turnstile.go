@@ -226,7 +226,7 @@ func (t *Turnstile) turn(ctx context.Context, a *acquiring, view View, now time.
 		}
 		a.record, a.staleRV = &r, view.Rollout.resourceVersion()
 	}
-	if a.record != nil && a.record.Target == target && view.Rollout.resourceVersion() == a.staleRV {
+	if a.record != nil && a.record.Target == target && view.Rollout.predates(*a.record, a.staleRV) {
 		view.Rollout = *a.record
 	}
 	a.expected = arrived(a.expected, view, target)

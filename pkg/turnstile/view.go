@@ -10,6 +10,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/resourceversion"
 )
 
 // Slot is what one slot Lease says.
@@ -85,6 +86,22 @@ func (r Rollout) resourceVersion() string {
 		return ""
 	}
 	return r.Lease.ResourceVersion
+}
+
+// predates reports whether this record is older than other, the one read when the view showed
+// version stale: by resourceVersion, which the apiserver's etcd storage makes comparable; where
+// it is not, as long as the view still shows version stale.
+func (r Rollout) predates(other Rollout, stale string) bool {
+	if other.Lease == nil {
+		return false
+	}
+	if r.Lease == nil {
+		return true
+	}
+	if c, err := resourceversion.CompareResourceVersion(r.Lease.ResourceVersion, other.Lease.ResourceVersion); err == nil {
+		return c < 0
+	}
+	return r.resourceVersion() == stale
 }
 
 // NeedsApproval is the lowest wave, at or below this one, that waits for an operator's

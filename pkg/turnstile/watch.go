@@ -35,6 +35,10 @@ func (t *Turnstile) watch(ctx context.Context) (*leaseWatch, error) {
 	lw := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 			opts.LabelSelector = sel
+			// A consistent read, never the watch cache's "0": a pod's first view older than
+			// its own request's last take (a re-run of the workflow) would let it take a
+			// second slot.
+			opts.ResourceVersion, opts.ResourceVersionMatch = "", ""
 			return t.leases.List(ctx, opts)
 		},
 		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {

@@ -174,7 +174,7 @@ func (c *ControlPlane) RestartAPIServer(down time.Duration) error {
 	return nil
 }
 
-// processWith is the pid of this user's one process whose command line holds mark.
+// processWith is the pid of the one process whose command line holds mark as one argument.
 func processWith(mark string) (int, error) {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
