@@ -144,8 +144,8 @@ func (a *Agent) upsert(ctx context.Context, obj any) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if l, ok := a.loops[def.UID]; ok {
-		if l.generation == def.Generation {
-			return // a change to metadata or status: the checks stay as they are
+		if l.generation == def.Generation && l.stamp == stampOf(def) {
+			return // a change to other metadata or to status: the checks stay as they are
 		}
 		l.stop()
 		delete(a.loops, def.UID)

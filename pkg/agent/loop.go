@@ -17,8 +17,11 @@ import (
 // loop runs one HealthDefinition's checks on its schedule.
 type loop struct {
 	generation int64
-	cancel     context.CancelFunc
-	done       chan struct{}
+	// stamp is what the loop stamps its records with, from the definition's annotations: a
+	// request re-created under the same name changes them without a new generation.
+	stamp  [2]string
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
 func (l *loop) stop() {
@@ -55,7 +58,7 @@ func (a *Agent) newLoop(ctx context.Context, def *health.HealthDefinition) (*loo
 			"definition", def.Namespace+"/"+def.Name, "annotation", health.RequestUIDAnnotation)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	l := &loop{generation: def.Generation, cancel: cancel, done: make(chan struct{})}
+	l := &loop{generation: def.Generation, stamp: stampOf(def), cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(l.done)
 		a.run(ctx, def, doc, sched)
@@ -180,4 +183,9 @@ func (a *Agent) warn(ctx context.Context, def *health.HealthDefinition, reason, 
 	if err := a.events.Record(ctx, ref, corev1.EventTypeWarning, reason, message); err != nil {
 		a.cfg.Logger.Warn("recording an event", "err", err)
 	}
+}
+
+// stampOf is what of a definition's annotations goes into its records' stamps.
+func stampOf(def *health.HealthDefinition) [2]string {
+	return [2]string{def.Annotations[health.RequestUIDAnnotation], def.Annotations[health.VersionAnnotation]}
 }

@@ -33,18 +33,19 @@ func (c Check) withVersion(version string) Check {
 	return c
 }
 
-// assertsVersion reports whether passing the check proves that the version itself answered: it
-// expects exactly the version from the JSON body, in the body, or in a field of the object.
-// Status codes, readiness and open ports say something answered, not which version.
+// assertsVersion reports whether passing the check proves that the version itself answered:
+// exactly the version from the JSON body, or a field of a workload that rolled out at its
+// generation. Status codes, open ports and a substring of the body do not: v1.2.10 contains
+// v1.2.1. Nor does a field beside a status condition, which may still be the old version's.
 func (c Check) assertsVersion(version string) bool {
 	if version == "" {
 		return false
 	}
 	switch {
 	case c.HTTP != nil:
-		return (c.HTTP.JSONPath != "" && c.HTTP.Equals == version) || c.HTTP.BodyContains == version
+		return c.HTTP.JSONPath != "" && c.HTTP.Equals == version
 	case c.Kube != nil:
-		return c.Kube.Field != "" && c.Kube.Equals == version
+		return c.Kube.Field != "" && c.Kube.Equals == version && c.Kube.Condition == ""
 	}
 	return false
 }

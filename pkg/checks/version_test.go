@@ -28,7 +28,7 @@ func TestVersionProven(t *testing.T) {
 		{"a JSONPath equal to ${version}, answered", "v2", HTTP{URL: url, JSONPath: "{.version}", Equals: VersionVar}, true, true},
 		{"a JSONPath equal to the substituted version", "v2", HTTP{URL: url, JSONPath: "{.version}", Equals: "v2"}, true, true},
 		{"the old version answers", "v3", HTTP{URL: url, JSONPath: "{.version}", Equals: VersionVar}, false, false},
-		{"a body containing the version", "v2", HTTP{URL: url, BodyContains: VersionVar}, true, true},
+		{"a body containing the version proves nothing: v1.2.10 contains v1.2.1", "v2", HTTP{URL: url, BodyContains: VersionVar}, true, false},
 		{"no version assertion: healthy, not proven", "v2", HTTP{URL: url}, true, false},
 		{"another JSONPath expectation is no version assertion", "v2", HTTP{URL: url, JSONPath: "{.status}", Equals: "up"}, true, false},
 		{"no version: ${version} is not taken as anything non-empty", "", HTTP{URL: url, JSONPath: "{.version}", Equals: VersionVar}, false, false},

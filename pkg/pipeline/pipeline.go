@@ -89,6 +89,15 @@ func (o *Object) StatusField(path ...string) any {
 // WriteStatusKey sets one top-level key of status.yaml, keeping whatever else an earlier
 // container of the same pipeline wrote there. Kratix merges status.yaml into the object's status
 // key by key, so a stage owns its key whole.
+// CheckStatus reports whether status.yaml, if an earlier container left one, can be merged into:
+// a stage checks it before it takes anything that a failed write would leave held.
+func (p *Pipeline) CheckStatus() error {
+	if _, err := p.sdk.ReadStatus(); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("reading the status.yaml an earlier container left: %w", err)
+	}
+	return nil
+}
+
 func (p *Pipeline) WriteStatusKey(key string, value any) error {
 	if key == "kratix" {
 		return errors.New("writing status.yaml: the top-level key kratix is Kratix's own")

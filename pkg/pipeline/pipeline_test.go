@@ -131,6 +131,31 @@ func TestWriteStatusKeyKeepsOtherKeysAndIsAtomic(t *testing.T) {
 	}
 }
 
+func TestCheckStatus(t *testing.T) {
+	cases := []struct {
+		name    string
+		content string // "" for no status.yaml
+		wantErr bool
+	}{
+		{"none yet", "", false},
+		{"one to merge into", "endpoint: db.example.com\n", false},
+		{"garbage", "endpoint: [unclosed\n", true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := newPipeline(t, "")
+			if c.content != "" {
+				if err := os.WriteFile(filepath.Join(p.Dirs().Metadata, "status.yaml"), []byte(c.content), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := p.CheckStatus(); (err != nil) != c.wantErr {
+				t.Errorf("CheckStatus() = %v, want an error: %v", err, c.wantErr)
+			}
+		})
+	}
+}
+
 func TestWriteRetryAfter(t *testing.T) {
 	p := newPipeline(t, "")
 	if err := p.WriteRetryAfter(90*time.Second, "waiting"); err != nil {

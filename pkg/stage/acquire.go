@@ -104,7 +104,7 @@ func runAcquire(ctx context.Context, cmd *command, out io.Writer, f *acquireFlag
 
 	var expected []turnstile.Expected
 	if f.waveGrace > 0 {
-		if expected, err = r.expectedBefore(ctx, target, f.defaultWave); err != nil {
+		if expected, err = r.expectedBefore(ctx, target, f.defaultWave, f.gateNew); err != nil {
 			return err
 		}
 	}

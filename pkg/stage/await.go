@@ -36,10 +36,11 @@ type awaitFlags struct {
 func newAwaitCommand() *command {
 	f := &awaitFlags{}
 	cmd := newCommand("await", "Release the request's slot once it is freshly healthy; keep it if the upgrade fails",
-		`await runs as the last pipeline. It watches the live request's status.healthStatus and
-releases the request's slot once the state is healthy or ready, every health record is fresh (run
-after the slot was taken, or stamped with the target version), and it has stayed so for
---min-healthy. After --failure-threshold unhealthy readings in a row, or no success by
+		`await runs as the last pipeline. It reads the attempt (version, start, lease) from the slot
+acquire took, watches the live request's status.healthStatus and releases the slot once the
+request's own records (stamped with its Promise and uid) that are fresh (run after the attempt
+began, for the target version) are healthy or ready, and have stayed so for --min-healthy.
+After --failure-threshold unhealthy readings in a row, or no success by
 --progress-deadline, it marks the upgrade Failed and keeps the slot: the rollout pauses, and the
 request's status says why. A request that recovers is still let through.`)
 	cmd.run = func(ctx context.Context, out io.Writer) error { return runAwait(ctx, cmd, out, f) }
@@ -152,6 +153,9 @@ func runAwait(ctx context.Context, cmd *command, out io.Writer, f *awaitFlags) e
 			// A request that went straight through (a first install) is verified the same
 			// way, from when it passed acquire; so is each later run of that verification.
 			a.since = st.Since
+		case st.Version == a.target && st.Slot != "" && !hasSlot(view, st.Slot):
+			return fmt.Errorf("%s: acquire took %s for %s, but there is no such Lease in %s: acquire and await must share --slot-namespace",
+				r.request, st.Slot, a.target, r.turn.Namespace())
 		case st.Version == a.target && st.Slot != "":
 			// acquire took a slot and it is gone: reclaimed after its lease ran out, or skipped.
 			// The slot's name stays in every status this attempt writes, so that a later run
@@ -194,8 +198,8 @@ func (a *awaiting) watch(ctx context.Context) error {
 	// Within a run, a third of the slot's lease duration; across retryAfter runs, the renewal
 	// at the start of each run keeps the slot well inside its lease.
 	every := a.flags.leaseDuration / 3
-	if a.held {
-		every = a.slot.Duration / 3
+	if a.held && a.slot.Duration >= turnstile.MinLeaseDuration {
+		every = a.slot.Duration / 3 // a hand-edited Lease without a duration keeps the flag's
 	}
 	renew := time.NewTicker(every)
 	defer renew.Stop()
@@ -228,6 +232,11 @@ func (a *awaiting) watch(ctx context.Context) error {
 			}
 			status, _ := live.Object["status"].(map[string]any)
 			a.live, _ = rollout.StatusFrom(status)
+			if a.held && a.live.Phase == rollout.PhaseSkipped && a.live.Version == a.target {
+				if err := a.renew(ctx); err != nil { // a skip released the slot: renewing says so
+					return err
+				}
+			}
 			if a.skipped() {
 				a.out.printf("%s: its upgrade to %s was skipped by an operator: no longer verifying it", a.request, a.target)
 				return nil
@@ -322,11 +331,24 @@ func (a *awaiting) slotLost(ctx context.Context, why string) {
 		return
 	}
 	a.held, a.lost = false, why
+	if a.live.Phase == rollout.PhaseSkipped && a.live.Version == a.target {
+		a.out.printf("%s: an operator skipped its upgrade to %s and released its slot", a.request, a.target)
+		return
+	}
 	msg := why + ": its lease ran out or it was skipped, so another request may have upgraded beside it; verifying without a slot"
 	a.out.printf("WARNING: %s", msg)
 	a.events.emit(ctx, corev1.EventTypeWarning, "SlotLost", msg)
 	// The status says so when this run hands back or ends: written now, it could overwrite the
 	// Skipped that an operator's skip is about to write.
+}
+
+// refreshLive reads the request's live status afresh; a failed read keeps the last one seen.
+func (a *awaiting) refreshLive(ctx context.Context) {
+	live, err := a.dynamic.Resource(a.request.GroupVersionResource).Namespace(a.request.Namespace).Get(ctx, a.request.Name, metav1.GetOptions{})
+	if err == nil {
+		status, _ := live.Object["status"].(map[string]any)
+		a.live, _ = rollout.StatusFrom(status)
+	}
 }
 
 // skipped reports whether an operator skipped this attempt (kubectl turnstile skip): its slot
@@ -341,12 +363,22 @@ func (a *awaiting) fail(ctx context.Context, v health.Verdict) {
 	a.failed = true
 	msg := "upgrade to " + a.target + " failed: " + v.Message
 	if a.held {
-		if _, err := a.turn.MarkFailed(ctx, a.request, a.attempt, msg); err != nil {
+		_, err := a.turn.MarkFailed(ctx, a.request, a.attempt, msg)
+		switch {
+		case errors.Is(err, turnstile.ErrNotHeld) || errors.Is(err, turnstile.ErrOtherAttempt):
+			a.refreshLive(ctx)
+			a.slotLost(ctx, oneLine(err.Error()))
+		case err != nil:
 			a.out.printf("could not mark %s failed: %s", a.slot.Name, oneLine(err.Error()))
 		}
+	}
+	if a.held {
 		a.out.printf("%s; keeping %s, so the rollout pauses until this request recovers, is skipped or is deleted", msg, a.slot.Name)
 	} else {
 		a.out.printf("%s", msg)
+	}
+	if a.skipped() {
+		return // the operator's Skipped stands
 	}
 	a.events.emit(ctx, corev1.EventTypeWarning, "UpgradeFailed", msg)
 	if err := a.publish(report{Phase: rollout.PhaseFailed, Version: a.target, Slot: a.slot.Name, Since: time.Now(), Message: msg}); err != nil {
@@ -362,15 +394,19 @@ func (a *awaiting) handBack(ctx context.Context, v health.Verdict) error {
 		phase = rollout.PhaseFailed
 	}
 	msg := v.Message
-	if a.lost != "" {
-		// Read afresh: a skip that released the slot writes Skipped, which is not to be undone.
-		if live, err := a.dynamic.Resource(a.request.GroupVersionResource).Namespace(a.request.Namespace).Get(ctx, a.request.Name, metav1.GetOptions{}); err == nil {
-			status, _ := live.Object["status"].(map[string]any)
-			if a.live, _ = rollout.StatusFrom(status); a.skipped() {
-				a.out.printf("%s: its upgrade to %s was skipped by an operator: no longer verifying it", a.request, a.target)
-				return nil
-			}
+	// A skip may have released the slot since the last renewal: the status written here must
+	// not undo it.
+	a.refreshLive(ctx)
+	if a.held {
+		if err := a.renew(ctx); err != nil {
+			return err
 		}
+	}
+	if a.skipped() {
+		a.out.printf("%s: its upgrade to %s was skipped by an operator: no longer verifying it", a.request, a.target)
+		return nil
+	}
+	if a.lost != "" {
 		msg += "; its slot was lost (" + a.lost + ")"
 	}
 	a.out.printf("still %s after %s: asking Kratix to retry in %s", phase, a.flags.wait, a.flags.retryAfter)
@@ -380,6 +416,16 @@ func (a *awaiting) handBack(ctx context.Context, v health.Verdict) error {
 		return err
 	}
 	return a.pipe.WriteRetryAfter(a.flags.retryAfter, v.Message)
+}
+
+// hasSlot reports whether the slot Lease of that name exists.
+func hasSlot(v turnstile.View, name string) bool {
+	for _, s := range v.Slots {
+		if s.Name == name && s.Lease != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // describe is a request's turnstile status in a few words, for errors.

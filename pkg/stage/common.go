@@ -171,6 +171,11 @@ func setup(flags *pflag.FlagSet, out io.Writer, stageName string, f *slotFlags, 
 	if r.object, err = r.pipe.ReadObject(r.env); err != nil {
 		return nil, err
 	}
+	// Every stage ends by merging into status.yaml: one it could not merge into would fail it
+	// after it took a slot, still holding it.
+	if err := r.pipe.CheckStatus(); err != nil {
+		return nil, err
+	}
 	if r.request, err = requestOf(r.env, r.object, *defaultWave); err != nil {
 		return nil, err
 	}

@@ -28,7 +28,9 @@ func (a *awaiting) judgeGates(ctx context.Context, phase string) {
 	for _, u := range list.Items {
 		m := a.member(u)
 		if u.GetUID() == a.request.UID {
-			m.Upgraded, m.Failed = true, phase == rollout.PhaseFailed
+			// This request's health is await's own verdict, not Kratix's aggregate, which
+			// counts other Promises' and stale records too.
+			m.Upgraded, m.Failed, m.Unhealthy = true, phase == rollout.PhaseFailed, phase == rollout.PhaseFailed
 		}
 		all = append(all, m)
 		w, ok, err := turnstile.WaveOf(u.GetLabels(), u.GetAnnotations())

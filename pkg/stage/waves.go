@@ -23,8 +23,9 @@ const MaxWaveGrace = time.Hour
 
 // expectedBefore lists the Promise's requests of earlier waves than this one that have not
 // begun their upgrade to target: the ones this request must let go first. Requests being
-// deleted are not expected. It needs list on the Promise's kind in every namespace.
-func (r *run) expectedBefore(ctx context.Context, target string, defaultWave int) ([]turnstile.Expected, error) {
+// deleted are not expected, nor new ones, whose first install goes straight through. It needs
+// list on the Promise's kind in every namespace.
+func (r *run) expectedBefore(ctx context.Context, target string, defaultWave int, gateNew bool) ([]turnstile.Expected, error) {
 	if r.request.Wave == 0 {
 		return nil, nil // nothing goes before wave 0
 	}
@@ -42,7 +43,11 @@ func (r *run) expectedBefore(ctx context.Context, target string, defaultWave int
 			wave = defaultWave
 		}
 		status, _ := u.Object["status"].(map[string]any)
-		if st, _ := rollout.StatusFrom(status); wave < r.request.Wave && !st.Began(target) {
+		st, seen := rollout.StatusFrom(status)
+		if !gateNew && !seen && status["lastSuccessfulConfigureWorkflowTime"] == nil {
+			continue // a first install goes straight through, queueing nowhere: nothing to wait for
+		}
+		if wave < r.request.Wave && !st.Began(target) {
 			out = append(out, turnstile.Expected{Request: u.GetNamespace() + "/" + u.GetName(), Wave: wave})
 		}
 	}

@@ -76,6 +76,14 @@ var _ = ginkgo.Describe("the stages and the Kratix contract", ginkgo.Label("area
 		gomega.Expect(rollout.Annotations).To(gomega.HaveKeyWithValue(turnstile.AnnotationTarget, "v7"))
 	})
 
+	ginkgo.It("refuses a status.yaml it could not merge into before it takes a slot", func(ctx context.Context) {
+		req := createRequest(ctx, ns, "req", true, nil)
+		s := runStage(ctx, "acquire", req, 1, stageOpts{slotNamespace: slotNS, seedStatus: "endpoint: [unclosed\n"})
+		gomega.Expect(strings.Split(s.stderr(), "\n")).To(gomega.HaveLen(1), "one line: %q", s.stderr())
+		gomega.Expect(s.stderr()).To(gomega.ContainSubstring("reading the status.yaml an earlier container left"))
+		gomega.Expect(leasesIn(ctx, slotNS, turnstile.RoleSlot)).To(gomega.BeEmpty(), "no slot taken, none left held")
+	})
+
 	ginkgo.DescribeTable("fails bad input with one line naming the problem, and writes nothing",
 		func(ctx context.Context, stageName string, o stageOpts, labels map[string]string, want string) {
 			req := createRequest(ctx, ns, "req", true, labels)
