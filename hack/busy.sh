@@ -7,6 +7,8 @@ set -euo pipefail
 
 loops=()
 cache=""
+# Called by the trap below, which shellcheck does not follow.
+# shellcheck disable=SC2317
 cleanup() {
   if [[ ${#loops[@]} -gt 0 ]]; then kill "${loops[@]}" 2>/dev/null || true; fi
   if [[ -n "$cache" ]]; then rm -rf "$cache"; fi
