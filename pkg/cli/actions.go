@@ -40,7 +40,7 @@ func actionOn(e *env, use, short, long string, args cobra.PositionalArgs,
 			if err != nil {
 				return err
 			}
-			gvr, err := requestsOf(ctx, c, args[0])
+			gvr, _, err := requestsOf(ctx, c, args[0])
 			if err != nil {
 				return err
 			}

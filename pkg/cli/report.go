@@ -76,6 +76,20 @@ func (r Report) Outcome() Outcome {
 	return Progressing
 }
 
+// withDeclared is the view with the rollout the Promise declares: right after a Promise
+// upgrade, before the first request of the new version arrives, the rollout record still names
+// the old version, all Upgraded: the rollout to report is the new one, not yet begun. A
+// declared version the record has left behind (its previous, or an aborted one it rolled back
+// from) is no new rollout.
+func withDeclared(v turnstile.View, declared string) turnstile.View {
+	ro := v.Rollout
+	if declared == "" || declared == ro.Target || declared == ro.Previous || declared == ro.AbortedVersion {
+		return v
+	}
+	v.Rollout.Previous, v.Rollout.Target = ro.Target, declared
+	return v
+}
+
 // buildReport puts together the requests of the Promise and its turnstile's Leases.
 func buildReport(promise string, view turnstile.View, requests []unstructured.Unstructured, slots int) Report {
 	ro := view.Rollout

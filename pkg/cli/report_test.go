@@ -1,6 +1,10 @@
 package cli
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
+)
 
 func TestOutcome(t *testing.T) {
 	tests := []struct {
@@ -35,5 +39,28 @@ func TestBar(t *testing.T) {
 		if got := bar(tt.n, tt.of, 10); got != tt.want {
 			t.Errorf("bar(%d, %d) = %s, want %s", tt.n, tt.of, got, tt.want)
 		}
+	}
+}
+
+func TestWithDeclared(t *testing.T) {
+	cases := []struct {
+		name                      string
+		target, previous, aborted string
+		declared                  string
+		want                      string
+	}{
+		{"the Promise moved on: its rollout has not begun", "v1", "", "", "v2", "v2"},
+		{"the rollout under way", "v2", "v1", "", "v2", "v2"},
+		{"no version label", "v2", "v1", "", "", "v2"},
+		{"a rollback back to the previous version", "v1", "v2", "v2", "v2", "v1"},
+		{"a leftover of the version before", "v2", "v1", "", "v1", "v2"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			v := turnstile.View{Rollout: turnstile.Rollout{Target: c.target, Previous: c.previous, AbortedVersion: c.aborted}}
+			if got := withDeclared(v, c.declared).Rollout.Target; got != c.want {
+				t.Errorf("target = %q, want %q", got, c.want)
+			}
+		})
 	}
 }

@@ -140,14 +140,15 @@ func (e *env) requestNamespace() string {
 
 var promisesGVR = schema.GroupVersionResource{Group: "platform.kratix.io", Version: "v1alpha1", Resource: "promises"}
 
-// requestsOf finds the API of a Promise's resource requests, from the CRD in its spec.api.
-func requestsOf(ctx context.Context, c *clients, promise string) (schema.GroupVersionResource, error) {
+// requestsOf finds the API of a Promise's resource requests, from the CRD in its spec.api, and the
+// version the Promise declares (its kratix.io/promise-version label), "" if none.
+func requestsOf(ctx context.Context, c *clients, promise string) (schema.GroupVersionResource, string, error) {
 	p, err := c.dynamic.Resource(promisesGVR).Get(ctx, promise, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return schema.GroupVersionResource{}, fmt.Errorf("unknown Promise %q (kubectl get promises lists them)", promise)
+		return schema.GroupVersionResource{}, "", fmt.Errorf("unknown Promise %q (kubectl get promises lists them)", promise)
 	}
 	if err != nil {
-		return schema.GroupVersionResource{}, fmt.Errorf("reading Promise %s: %w", promise, err)
+		return schema.GroupVersionResource{}, "", fmt.Errorf("reading Promise %s: %w", promise, err)
 	}
 	group, _, _ := unstructured.NestedString(p.Object, "spec", "api", "spec", "group")
 	plural, _, _ := unstructured.NestedString(p.Object, "spec", "api", "spec", "names", "plural")
@@ -160,9 +161,9 @@ func requestsOf(ctx context.Context, c *clients, promise string) (schema.GroupVe
 		}
 	}
 	if group == "" || plural == "" || ver == "" {
-		return schema.GroupVersionResource{}, fmt.Errorf("the Promise %s has no API (spec.api): it offers no resource requests", promise)
+		return schema.GroupVersionResource{}, "", fmt.Errorf("the Promise %s has no API (spec.api): it offers no resource requests", promise)
 	}
-	return schema.GroupVersionResource{Group: group, Version: ver, Resource: plural}, nil
+	return schema.GroupVersionResource{Group: group, Version: ver, Resource: plural}, p.GetLabels()["kratix.io/promise-version"], nil
 }
 
 // operator names who is at the keyboard, for the record: the user the apiserver sees.

@@ -59,7 +59,7 @@ func runStatus(ctx context.Context, e *env, f *statusFlags, args []string, out i
 	} else if promise, err = onlyRollout(ctx, c, e.slotNamespace); err != nil {
 		return err
 	}
-	gvr, err := requestsOf(ctx, c, promise)
+	gvr, declared, err := requestsOf(ctx, c, promise)
 	if err != nil {
 		return err
 	}
@@ -74,7 +74,7 @@ func runStatus(ctx context.Context, e *env, f *statusFlags, args []string, out i
 	}
 	var last string
 	for {
-		rep, rv, err := e.report(ctx, c, ts, promise, gvr)
+		rep, rv, err := e.report(ctx, c, ts, promise, gvr, declared)
 		if err != nil {
 			return err
 		}
@@ -114,7 +114,7 @@ func render(rep Report, output string, now time.Time) string {
 }
 
 // report reads the rollout once, and the resource versions to watch from.
-func (e *env) report(ctx context.Context, c *clients, ts *turnstile.Turnstile, promise string, gvr schema.GroupVersionResource) (Report, [2]string, error) {
+func (e *env) report(ctx context.Context, c *clients, ts *turnstile.Turnstile, promise string, gvr schema.GroupVersionResource, declared string) (Report, [2]string, error) {
 	list, err := c.dynamic.Resource(gvr).Namespace(e.requestNamespace()).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return Report{}, [2]string{}, fmt.Errorf("listing the requests of %s: %w", promise, err)
@@ -128,7 +128,7 @@ func (e *env) report(ctx context.Context, c *clients, ts *turnstile.Turnstile, p
 		ptrs[i] = &leases.Items[i]
 	}
 	view := turnstile.NewView(promise, e.slots, ptrs)
-	return buildReport(promise, view, list.Items, e.slots), [2]string{list.GetResourceVersion(), leases.ResourceVersion}, nil
+	return buildReport(promise, withDeclared(view, declared), list.Items, e.slots), [2]string{list.GetResourceVersion(), leases.ResourceVersion}, nil
 }
 
 // waitForChange blocks until a request of the Promise or a Lease of its turnstile changes.
