@@ -433,14 +433,10 @@ func describe(st rollout.Status) string {
 	if st.Phase == "" {
 		return "nothing of the turnstile"
 	}
-	return fmt.Sprintf("%s for %s", st.Phase, orDefault(st.Version, "no version"))
-}
-
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
+	if st.Version == "" {
+		return st.Phase + " for no version"
 	}
-	return s
+	return st.Phase + " for " + st.Version
 }
 
 // statusOf is the request's status as object.yaml has it.

@@ -2,8 +2,6 @@ package integration
 
 import (
 	"context"
-	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -21,29 +19,15 @@ var _ = ginkgo.Describe("an apiserver outage", ginkgo.Label("area:turnstile"), g
 			slotNS, ns := env.Namespace("slots"), env.Namespace("requests")
 			// Every stage's own bound covers the whole queue ahead of it plus the outage.
 			opts := stageOpts{slotNamespace: slotNS, within: patience.Per(contenders, 10*time.Second, 2*time.Minute)}
-			var (
-				wg       sync.WaitGroup
-				upgraded atomic.Int32
-			)
-			for i := range contenders {
-				obj := createRequest(ctx, ns, fmt.Sprintf("db-%02d", i), true, nil)
-				wg.Add(1)
-				go func() {
-					defer ginkgo.GinkgoRecover()
-					defer wg.Done()
-					runStage(ctx, "acquire", obj, 0, opts)
-					time.Sleep(200 * time.Millisecond) // the Promise's own configure pipeline
-					upgrade(ctx, obj, opts)
-					upgraded.Add(1)
-				}()
-			}
+			var upgraded atomic.Int32
+			wait := contend(ctx, ns, contenders, opts, func() { time.Sleep(200 * time.Millisecond) }, func() { upgraded.Add(1) })
 			// Mid-rollout: some requests are through, one holds the slot, the rest wait on
 			// their watches with tickets to renew.
 			gomega.Eventually(upgraded.Load).WithContext(ctx).WithTimeout(patience.Per(3, 10*time.Second, time.Minute)).
 				Should(gomega.BeNumerically(">=", 3))
 			ginkgo.By("restarting kube-apiserver, down for 3s")
 			gomega.Expect(env.ControlPlane().RestartAPIServer(3 * time.Second)).To(gomega.Succeed())
-			wg.Wait()
+			wait()
 			gomega.Expect(upgraded.Load()).To(gomega.Equal(int32(contenders)))
 			gomega.Expect(leasesIn(ctx, slotNS, turnstile.RoleTicket)).To(gomega.BeEmpty(), "no ticket is left behind")
 		})

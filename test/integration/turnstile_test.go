@@ -61,6 +61,27 @@ func mergeEnv(a, b map[string]string) map[string]string {
 	return out
 }
 
+// contend creates n requests and runs, for each at once as a Promise upgrade does, acquire, then
+// configure (the Promise's own pipeline), then a whole upgrade, then done. It returns a func that
+// waits for them all.
+func contend(ctx context.Context, ns string, n int, opts stageOpts, configure, done func()) (wait func()) {
+	ginkgo.GinkgoHelper()
+	var wg sync.WaitGroup
+	for i := range n {
+		obj := createRequest(ctx, ns, fmt.Sprintf("db-%02d", i), true, nil)
+		wg.Add(1)
+		go func() {
+			defer ginkgo.GinkgoRecover()
+			defer wg.Done()
+			runStage(ctx, "acquire", obj, 0, opts)
+			configure()
+			upgrade(ctx, obj, opts)
+			done()
+		}()
+	}
+	return wg.Wait
+}
+
 // maxOverlap is the largest number of intervals that share an instant.
 func maxOverlap(intervals [][2]time.Time) int {
 	type edge struct {
@@ -102,27 +123,16 @@ var _ = ginkgo.Describe("the turnstile", ginkgo.Label("area:turnstile"), func() 
 			var (
 				mu        sync.Mutex
 				intervals [][2]time.Time
-				wg        sync.WaitGroup
 			)
-			for i := range contenders {
-				obj := createRequest(ctx, ns, fmt.Sprintf("db-%02d", i), true, nil)
-				wg.Add(1)
-				go func() {
-					defer ginkgo.GinkgoRecover()
-					defer wg.Done()
-					runStage(ctx, "acquire", obj, 0, opts)
-					// The window between acquire and await is where the Promise's own
-					// configure pipeline runs: it lies inside the slot's hold.
-					began := time.Now()
-					time.Sleep(time.Duration(20+rand.IntN(30)) * time.Millisecond)
-					ended := time.Now()
-					upgrade(ctx, obj, opts)
-					mu.Lock()
-					intervals = append(intervals, [2]time.Time{began, ended})
-					mu.Unlock()
-				}()
-			}
-			wg.Wait()
+			contend(ctx, ns, contenders, opts, func() {
+				// The window between acquire and await is where the Promise's own configure
+				// pipeline runs: it lies inside the slot's hold.
+				began := time.Now()
+				time.Sleep(time.Duration(20+rand.IntN(30)) * time.Millisecond)
+				mu.Lock()
+				intervals = append(intervals, [2]time.Time{began, time.Now()})
+				mu.Unlock()
+			}, func() {})()
 			gomega.Expect(intervals).To(gomega.HaveLen(contenders))
 			gomega.Expect(maxOverlap(intervals)).To(gomega.BeNumerically("<=", slots))
 
