@@ -33,10 +33,13 @@ help: ## Show this help.
 
 ##@ Main
 
+# The Kratix the demo runs: current (workflow-control, as users run it) or pinned (the 2025 one).
+KRATIX ?= current
+
 .PHONY: demo
-demo: control-plane ## Run the local progressive-rollout demo: real Kratix on this machine, no Docker (root).
+demo: control-plane ## Run the local progressive-rollout demo: real Kratix on this machine, no Docker (root). KRATIX=pinned: the 2025 Kratix.
 	$(GO) build -o bin/turnstile-demo ./test/harness/cmd/turnstile-demo
-	bin/turnstile-demo
+	bin/turnstile-demo --kratix $(KRATIX)
 
 # go test stops a package after 10 minutes by default. On a cold, loaded 2-core machine the
 # end-to-end suite (three rollouts through Kratix's pipelines) and the image tests can take

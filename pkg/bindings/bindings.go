@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/dynamic"
 )
 
@@ -26,17 +27,25 @@ const Latest = "latest"
 // Binding is one request's ResourceBinding.
 type Binding struct {
 	Namespace, Name string
-	// Request is the name of the request it binds (label kratix.io/resource-name).
+	// Request is the name of the request it binds (spec.resourceRef.name).
 	Request string
 	// Version is spec.version: a Promise version, or "latest".
 	Version string
+	// RolledBackFrom is the version a Turnstile rollback moved it back from; "" when no
+	// rollback pinned it (a pin of anyone else's is never released by Turnstile).
+	RolledBackFrom string
 }
 
-// List reads the bindings of a Promise's requests in namespace ("" for all). ok is false when
-// this Kratix has no ResourceBindings.
+// AnnotationRolledBackFrom marks a binding pinned by `kubectl turnstile rollback`.
+const AnnotationRolledBackFrom = "turnstile.kratix.io/rolled-back-from"
+
+// List reads the bindings of a Promise's requests in namespace ("" for all), or of one request.
+// ok is false when this Kratix has no ResourceBindings.
 func List(ctx context.Context, client dynamic.Interface, promise, namespace string, request string) (out []Binding, ok bool, err error) {
 	set := labels.Set{"kratix.io/promise-name": promise}
-	if request != "" {
+	// Kratix labels a binding with its request's name only when the name fits a label value;
+	// a longer one it replaces with a hash, so those are found by spec.resourceRef alone.
+	if request != "" && len(request) <= validation.LabelValueMaxLength {
 		set["kratix.io/resource-name"] = request
 	}
 	list, err := client.Resource(GVR).Namespace(namespace).List(ctx, metav1.ListOptions{LabelSelector: set.String()})
@@ -47,14 +56,18 @@ func List(ctx context.Context, client dynamic.Interface, promise, namespace stri
 		return nil, false, fmt.Errorf("reading the ResourceBindings of %s: %w", promise, err)
 	}
 	for _, u := range list.Items {
-		out = append(out, from(u))
+		if b := from(u); request == "" || b.Request == request {
+			out = append(out, b)
+		}
 	}
 	return out, true, nil
 }
 
 func from(u unstructured.Unstructured) Binding {
 	v, _, _ := unstructured.NestedString(u.Object, "spec", "version")
-	return Binding{Namespace: u.GetNamespace(), Name: u.GetName(), Request: u.GetLabels()["kratix.io/resource-name"], Version: v}
+	request, _, _ := unstructured.NestedString(u.Object, "spec", "resourceRef", "name")
+	return Binding{Namespace: u.GetNamespace(), Name: u.GetName(), Request: request, Version: v,
+		RolledBackFrom: u.GetAnnotations()[AnnotationRolledBackFrom]}
 }
 
 // Version is the Promise version one request's binding pins it to; ok is false when the request
@@ -67,14 +80,40 @@ func Version(ctx context.Context, client dynamic.Interface, promise, namespace, 
 	return list[0].Version, true, nil
 }
 
-// Move sets a binding's spec.version; Kratix then re-runs the request at that version.
-func Move(ctx context.Context, client dynamic.Interface, b Binding, version string) error {
-	patch, err := json.Marshal(map[string]any{"spec": map[string]any{"version": version}})
+// RollBack pins a binding to version, marked as a rollback from another; Kratix then re-runs
+// the request at that version.
+func RollBack(ctx context.Context, client dynamic.Interface, b Binding, version, from string) error {
+	return patch(ctx, client, b, version, from, "moving ResourceBinding %s/%s back to %s")
+}
+
+// Release sets a binding a rollback pinned back to "latest", so the request follows the
+// Promise's newest version again; Kratix then re-runs it at that version.
+func Release(ctx context.Context, client dynamic.Interface, b Binding) error {
+	return patch(ctx, client, b, Latest, "", "releasing ResourceBinding %s/%s to %s")
+}
+
+// NeedsRelease says whether a binding pinned by a rollback should follow the Promise again: the
+// Promise has moved on to a version that is neither the one rolled back to nor the one rolled
+// back from, so the rollback has been superseded by a new release.
+func (b Binding) NeedsRelease(promiseVersion string) bool {
+	return b.RolledBackFrom != "" && promiseVersion != "" && promiseVersion != b.Version && promiseVersion != b.RolledBackFrom
+}
+
+// patch sets spec.version and the rollback annotation ("" removes it) in one write.
+func patch(ctx context.Context, client dynamic.Interface, b Binding, version, from, what string) error {
+	var annotation any
+	if from != "" {
+		annotation = from
+	}
+	body, err := json.Marshal(map[string]any{
+		"metadata": map[string]any{"annotations": map[string]any{AnnotationRolledBackFrom: annotation}},
+		"spec":     map[string]any{"version": version},
+	})
 	if err != nil {
 		return err
 	}
-	if _, err := client.Resource(GVR).Namespace(b.Namespace).Patch(ctx, b.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
-		return fmt.Errorf("moving ResourceBinding %s/%s to %s: %w", b.Namespace, b.Name, version, err)
+	if _, err := client.Resource(GVR).Namespace(b.Namespace).Patch(ctx, b.Name, types.MergePatchType, body, metav1.PatchOptions{}); err != nil {
+		return fmt.Errorf(what+": %w", b.Namespace, b.Name, version, err)
 	}
 	return nil
 }

@@ -214,7 +214,7 @@ func (e *env) rollback(ctx context.Context, c *clients, ts *turnstile.Turnstile,
 		if !touched[key] {
 			continue
 		}
-		if err := bindings.Move(ctx, c.dynamic, b, previous); err != nil {
+		if err := bindings.RollBack(ctx, c.dynamic, b, previous, target); err != nil {
 			return "", err
 		}
 		moved = append(moved, key)

@@ -78,6 +78,21 @@ func (s Status) Map() map[string]any {
 	return m
 }
 
+// statusKeys are every key Map can write.
+var statusKeys = []string{"phase", "since", "message", "version", "slot", "position", "failures", "reading"}
+
+// MergePatch is Map for a JSON merge patch of the live status: the keys Map leaves out are
+// null, so a field of an earlier phase (a slot released, a position left) is removed, not kept.
+func (s Status) MergePatch() map[string]any {
+	m := s.Map()
+	for _, k := range statusKeys {
+		if _, ok := m[k]; !ok {
+			m[k] = nil
+		}
+	}
+	return m
+}
+
 func number(v any) int {
 	switch n := v.(type) {
 	case int64:

@@ -81,6 +81,7 @@ func runAcquire(ctx context.Context, cmd *command, out io.Writer, f *acquireFlag
 		r.out.printf("dry run for %s: no slot taken", req)
 		return nil
 	}
+	r.releaseRollbackPin(ctx)
 	target, err := r.targetVersion(ctx, f.target)
 	if err != nil {
 		return err
@@ -91,7 +92,7 @@ func runAcquire(ctx context.Context, cmd *command, out io.Writer, f *acquireFlag
 			return nil
 		}
 	}
-	start := time.Now()
+	start := r.clock.Now()
 	if !f.gateNew && r.object.StatusField("lastSuccessfulConfigureWorkflowTime") == nil && r.object.StatusField(rollout.StatusKey) == nil {
 		r.out.printf("%s is new: its first install of %s goes straight through", req, target)
 		// The rollout record still rolls forward, so that the version before this one is on

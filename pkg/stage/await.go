@@ -91,24 +91,14 @@ func (f *awaitFlags) validate() error {
 	return nil
 }
 
-// awaiting is one await run's state.
+// awaiting is one await run: the verification machine (turnstile.BeginAwait) and what carrying
+// out its actions needs. Every decision of time and verdict is the machine's; this reads, writes
+// and waits.
 type awaiting struct {
 	*run
-	flags *awaitFlags
-	slot  turnstile.Slot
-	held  bool
-	// attempt is the one the slot was taken for: await renews, fails and releases only it.
-	attempt turnstile.Attempt
-	// lost says why the slot was found no longer held, when it was: never reported as held.
-	lost string
-	// live is the request's turnstile status as last seen on the live object.
-	live    rollout.Status
-	target  string
-	since   time.Time
-	gate    *health.Gate
-	fresh   health.Freshness
-	failed  bool
-	started time.Time
+	flags  *awaitFlags
+	target string
+	m      turnstile.Await
 }
 
 func runAwait(ctx context.Context, cmd *command, out io.Writer, f *awaitFlags) error {
@@ -120,96 +110,40 @@ func runAwait(ctx context.Context, cmd *command, out io.Writer, f *awaitFlags) e
 		r.out.printf("nothing to await for %s (%s%s)", r.request, r.env.Action, map[bool]string{true: ", dry run"}[r.env.DryRun])
 		return nil
 	}
-	a := &awaiting{run: r, flags: f, started: time.Now()}
 	view, err := r.turn.Inspect(ctx)
 	if err != nil {
 		return err
 	}
-	a.slot, a.held = view.HeldBy(r.request)
-	if a.held {
-		// The slot is the one record of the attempt: its version, start and lease duration
-		// are what acquire took it for, whatever this stage's own flags say.
-		a.attempt = a.slot.Attempt()
-		a.target, a.since, a.failed = a.slot.Version, a.slot.AcquireTime, a.slot.Phase == turnstile.PhaseFailed
+	a := &awaiting{run: r, flags: f}
+	// The slot names the version it was taken for: the pipeline's own is read only without one.
+	if s, held := view.HeldBy(r.request); held {
+		a.target = s.Version
 	}
 	if a.target == "" {
 		if a.target, err = r.targetVersion(ctx, f.target); err != nil {
 			return err
 		}
 	}
-	if !a.held {
-		phase, _ := r.object.StatusField(rollout.StatusKey, "phase").(string)
-		version, _ := r.object.StatusField(rollout.StatusKey, "version").(string)
-		if phase == rollout.PhaseUpgraded && version == a.target {
-			r.out.printf("%s is already upgraded to %s", r.request, a.target)
-			return nil
-		}
-		st, _ := rollout.StatusFrom(statusOf(r.object))
-		switch {
-		case st.Version == a.target && st.Phase == rollout.PhaseSkipped:
-			r.out.printf("%s: its upgrade to %s was skipped by an operator: nothing to verify", r.request, a.target)
-			return nil
-		case st.Version == a.target && st.Slot == "" && st.Began(a.target):
-			// A request that went straight through (a first install) is verified the same
-			// way, from when it passed acquire; so is each later run of that verification.
-			a.since = st.Since
-		case st.Version == a.target && st.Slot != "" && !hasSlot(view, st.Slot):
-			return fmt.Errorf("%s: acquire took %s for %s, but there is no such Lease in %s: acquire and await must share --slot-namespace",
-				r.request, st.Slot, a.target, r.turn.Namespace())
-		case st.Version == a.target && st.Slot != "":
-			// acquire took a slot and it is gone: reclaimed after its lease ran out, or skipped.
-			// The slot's name stays in every status this attempt writes, so that a later run
-			// knows it as lost too, not as one that never had a slot.
-			a.since, a.slot = st.Since, turnstile.Slot{Name: st.Slot}
-			a.slotLost(ctx, fmt.Sprintf("%s no longer holds %s, which acquire took for %s", r.request, st.Slot, a.target))
-		default:
-			return fmt.Errorf("%s holds no slot for %s: acquire never took one (its status says %s); acquire and await must share "+
-				"--slot-namespace, and acquire's --wait must be 0 on a Kratix without workflow-control", r.request, a.target, describe(st))
-		}
-		if a.since.IsZero() {
-			a.since = a.started
-		}
+	st, _ := rollout.StatusFrom(statusOf(r.object))
+	m, acts, err := turnstile.BeginAwait(turnstile.AwaitConfig{Promise: r.env.Promise, Namespace: r.turn.Namespace(),
+		MinHealthy: f.minHealthy, FailureThreshold: f.failureThreshold, ProgressDeadline: f.progressDeadline,
+		RequireProof: f.requireProof, Wait: f.wait, LeaseDuration: f.leaseDuration},
+		turnstile.AwaitStart{Request: r.request, View: view, Target: a.target, Status: st}, r.clock.Now())
+	if err != nil {
+		return err
 	}
-	a.gate = &health.Gate{MinHealthy: f.minHealthy, FailureThreshold: f.failureThreshold, Deadline: a.since.Add(f.progressDeadline)}
-	// An earlier run of this same attempt handed back its count of bad readings in a row.
-	if st, ok := rollout.StatusFrom(statusOf(r.object)); ok && st.Version == a.target && st.Since.Unix() == a.since.Unix() && st.Failures > 0 {
-		a.gate.Restore(st.Failures, st.Reading)
-	}
-	a.fresh = health.Freshness{Promise: a.env.Promise, RequestUID: string(a.request.UID), Since: a.since, Version: a.target,
-		RequireProof: f.requireProof}
-	where := "holding no slot"
-	if a.held {
-		where = "holding " + a.slot.Name
-	}
-	r.out.printf("%s: verifying %s (%s): fresh since %s, soak %s", r.request, a.target, where, a.since.UTC().Format(time.RFC3339), f.minHealthy)
-	// Renew at the start of every run: with retryAfter, a run may be too short for the ticker.
-	if a.held && time.Since(a.slot.RenewTime) > a.slot.Duration/3 {
-		if err := a.renew(ctx); err != nil {
-			return err
-		}
+	a.m = m
+	if over, err := a.carry(ctx, acts); over || err != nil {
+		return err
 	}
 	return a.watch(ctx)
 }
 
-// watch follows the live request until the gate passes, the wait budget runs out, or ctx ends.
+// watch follows the live request, feeding the machine each reading and its ticks, until the
+// run is over or ctx ends.
 func (a *awaiting) watch(ctx context.Context) error {
 	objects := a.dynamic.Resource(a.request.GroupVersionResource).Namespace(a.request.Namespace)
-	budget := newTimer(a.flags.wait)
-	// Within a run, a third of the slot's lease duration; across retryAfter runs, the renewal
-	// at the start of each run keeps the slot well inside its lease.
-	every := a.flags.leaseDuration / 3
-	if a.held && a.slot.Duration >= turnstile.MinLeaseDuration {
-		every = a.slot.Duration / 3 // a hand-edited Lease without a duration keeps the flag's
-	}
-	renew := time.NewTicker(every)
-	defer renew.Stop()
-	var (
-		live     *unstructured.Unstructured
-		events   watch.Interface
-		last     health.Observation
-		verdict  health.Verdict
-		lastLine string
-	)
+	var events watch.Interface
 	defer func() {
 		if events != nil {
 			events.Stop()
@@ -224,40 +158,15 @@ func (a *awaiting) watch(ctx context.Context) error {
 			if events, err = kube.WatchObject(ctx, objects, a.request.Name, obj.GetResourceVersion()); err != nil {
 				return err
 			}
-			live = obj
-		}
-		if live != nil {
-			if live.GetUID() != a.request.UID {
-				return fmt.Errorf("%s was deleted while its upgrade was being verified", a.request.Key())
+			if over, err := a.see(ctx, obj); over || err != nil {
+				return err
 			}
-			status, _ := live.Object["status"].(map[string]any)
-			a.live, _ = rollout.StatusFrom(status)
-			if a.held && a.live.Phase == rollout.PhaseSkipped && a.live.Version == a.target {
-				if err := a.renew(ctx); err != nil { // a skip released the slot: renewing says so
-					return err
-				}
-			}
-			if a.skipped() {
-				a.out.printf("%s: its upgrade to %s was skipped by an operator: no longer verifying it", a.request, a.target)
-				return nil
-			}
-			st, ok := health.StatusOf(status)
-			now := time.Now()
-			last = health.Observe(st, ok, a.fresh, now)
-			verdict = a.gate.Observe(now, last)
-			live = nil
 		}
-		if verdict.Message != lastLine {
-			lastLine = verdict.Message
-			a.out.printf("%s", verdict.Message)
-		}
-		if verdict.Passed {
-			return a.pass(ctx, verdict)
-		}
-		if verdict.Failed && !a.failed {
-			a.fail(ctx, verdict)
-		}
-		recheck := newTimer(time.Until(a.recheckAt(verdict)))
+		tick, stop := a.nextTick()
+		var (
+			over bool
+			err  error
+		)
 		select {
 		case ev, ok := <-events.ResultChan():
 			switch {
@@ -266,177 +175,145 @@ func (a *awaiting) watch(ctx context.Context) error {
 				events = nil
 				select { // the watch ended (history expired, or an error): read afresh shortly
 				case <-ctx.Done():
-					return context.Cause(ctx)
-				case <-time.After(time.Second):
+					err = context.Cause(ctx)
+				case <-a.clock.After(time.Second):
 				}
 			case ev.Type == watch.Deleted:
-				return fmt.Errorf("%s was deleted while its upgrade was being verified", a.request.Key())
+				err = fmt.Errorf("%s was deleted while its upgrade was being verified", a.request.Key())
 			default:
 				if u, isObj := ev.Object.(*unstructured.Unstructured); isObj {
-					live = u
+					over, err = a.see(ctx, u)
 				}
 			}
-		case <-recheck.C:
-			verdict = a.gate.At(time.Now(), last)
-		case <-renew.C:
-			if a.held {
-				if err := a.renew(ctx); err != nil {
-					return err
-				}
-			}
-		case <-budget.C:
-			return a.handBack(ctx, verdict)
+		case <-tick:
+			over, err = a.feed(ctx, turnstile.AwaitEvent{On: turnstile.OnTick})
 		case <-ctx.Done():
-			return context.Cause(ctx)
+			err = context.Cause(ctx)
 		}
-		recheck.Stop()
-	}
-}
-
-// pass releases the slot: the upgrade is proved, and the next request may go. The gates are
-// judged first, counting this request: a gate that trips pauses the rollout before the slot is
-// free, so the request that tripped it is the last one through.
-func (a *awaiting) pass(ctx context.Context, v health.Verdict) error {
-	msg := fmt.Sprintf("upgraded to %s: %s", a.target, v.Message)
-	// The request says it is upgraded before the next one can take the slot, so that its
-	// status never shows two requests upgrading at once (status.yaml lands after the pipeline).
-	if err := a.publish(report{Phase: rollout.PhaseUpgraded, Version: a.target, Since: time.Now(), Message: msg}); err != nil {
-		a.out.printf("%s", oneLine(err.Error()))
-	}
-	a.judgeGates(ctx, rollout.PhaseUpgraded)
-	if a.held {
-		_, err := a.turn.Release(ctx, a.request, a.attempt)
-		switch {
-		case errors.Is(err, turnstile.ErrNotHeld) || errors.Is(err, turnstile.ErrOtherAttempt):
-			a.slotLost(ctx, oneLine(err.Error()))
-		case err != nil:
+		stop()
+		if over || err != nil {
 			return err
-		default:
-			msg += "; released " + a.slot.Name
 		}
 	}
-	if a.lost != "" {
-		msg += "; its slot was lost before it was verified (" + a.lost + ")"
-	}
-	a.out.printf("%s", msg)
-	a.events.emit(ctx, corev1.EventTypeNormal, "Upgraded", msg)
-	return a.write(report{Phase: rollout.PhaseUpgraded, Version: a.target, Since: time.Now(), Message: msg})
 }
 
-// slotLost says, loudly, that the attempt's slot is no longer held, and goes on verifying
-// without it: the upgrade happened, but while others may have taken the slot it had, so
-// more than the configured number may have been upgrading at once.
-func (a *awaiting) slotLost(ctx context.Context, why string) {
-	if a.lost != "" {
-		return
+// nextTick fires when the machine next wants a tick; never when it wants none.
+func (a *awaiting) nextTick() (<-chan time.Time, func()) {
+	at := a.m.Next()
+	if at.IsZero() {
+		return nil, func() {}
 	}
-	a.held, a.lost = false, why
-	if a.live.Phase == rollout.PhaseSkipped && a.live.Version == a.target {
-		a.out.printf("%s: an operator skipped its upgrade to %s and released its slot", a.request, a.target)
-		return
+	wait := at.Sub(a.clock.Now())
+	if wait <= 0 {
+		// Due already: a fake clock's timer would not fire until the clock moved.
+		due := make(chan time.Time, 1)
+		due <- at
+		return due, func() {}
 	}
-	msg := why + ": its lease ran out or it was skipped, so another request may have upgraded beside it; verifying without a slot"
-	a.out.printf("WARNING: %s", msg)
-	a.events.emit(ctx, corev1.EventTypeWarning, "SlotLost", msg)
-	// The status says so when this run hands back or ends: written now, it could overwrite the
-	// Skipped that an operator's skip is about to write.
+	t := a.clock.NewTimer(wait)
+	return t.C(), func() { t.Stop() }
 }
 
-// refreshLive reads the request's live status afresh; a failed read keeps the last one seen.
-func (a *awaiting) refreshLive(ctx context.Context) {
-	live, err := a.dynamic.Resource(a.request.GroupVersionResource).Namespace(a.request.Namespace).Get(ctx, a.request.Name, metav1.GetOptions{})
-	if err == nil {
+// see feeds the machine a reading of the live request.
+func (a *awaiting) see(ctx context.Context, live *unstructured.Unstructured) (over bool, err error) {
+	if live.GetUID() != a.request.UID {
+		return true, fmt.Errorf("%s was deleted while its upgrade was being verified", a.request.Key())
+	}
+	status, _ := live.Object["status"].(map[string]any)
+	st, _ := rollout.StatusFrom(status)
+	hs, _ := health.StatusOf(status)
+	return a.feed(ctx, turnstile.AwaitEvent{On: turnstile.OnReading, Live: st, Health: hs})
+}
+
+// feed steps the machine with ev at the clock's now, and carries out what it says.
+func (a *awaiting) feed(ctx context.Context, ev turnstile.AwaitEvent) (over bool, err error) {
+	var acts []turnstile.AwaitAction
+	a.m, acts = a.m.Step(ev, a.clock.Now())
+	return a.carry(ctx, acts)
+}
+
+// carry carries out the machine's actions in order. The last may be a slot write or a read,
+// whose outcome the machine takes next, and so on until it asks for nothing more.
+func (a *awaiting) carry(ctx context.Context, acts []turnstile.AwaitAction) (over bool, err error) {
+	for len(acts) > 0 {
+		var outcome *turnstile.AwaitEvent
+		for i, act := range acts {
+			if outcome, over, err = a.do(ctx, act); over || err != nil {
+				return over, err
+			}
+			if outcome != nil && i < len(acts)-1 {
+				// The machine would take the next outcome for this one's: never carry on past it.
+				return true, fmt.Errorf("verifying %s: action %d of %d has an outcome but is not the last", a.request.Key(), i+1, len(acts))
+			}
+		}
+		if outcome == nil {
+			return false, nil
+		}
+		a.m, acts = a.m.Step(*outcome, a.clock.Now())
+	}
+	return false, nil
+}
+
+// do carries out one action: its outcome, for a slot write or a read; over when the run is.
+func (a *awaiting) do(ctx context.Context, act turnstile.AwaitAction) (*turnstile.AwaitEvent, bool, error) {
+	switch act.Do {
+	case turnstile.DoSay:
+		a.out.printf("%s", act.Line)
+	case turnstile.DoWarn:
+		a.events.emit(ctx, corev1.EventTypeWarning, act.Reason, act.Line)
+	case turnstile.DoNote:
+		a.events.emit(ctx, corev1.EventTypeNormal, act.Reason, act.Line)
+	case turnstile.DoPublish:
+		if err := a.publish(act.Status); err != nil {
+			a.out.printf("%s", oneLine(err.Error()))
+		}
+	case turnstile.DoJudgeGates:
+		a.judgeGates(ctx, act.Status.Phase)
+	case turnstile.DoRenew:
+		_, err := a.turn.Renew(ctx, a.request, act.Attempt)
+		outcome, err := written(err)
+		return outcome, false, err
+	case turnstile.DoRelease:
+		_, err := a.turn.Release(ctx, a.request, act.Attempt)
+		outcome, err := written(err)
+		return outcome, false, err
+	case turnstile.DoMarkFailed:
+		_, err := a.turn.MarkFailed(ctx, a.request, act.Attempt, act.Line)
+		outcome, err := written(err)
+		if err != nil {
+			a.out.printf("could not mark %s failed: %s", act.Slot, oneLine(err.Error()))
+		}
+		return outcome, false, nil
+	case turnstile.DoRefresh:
+		// A failed read keeps the status last seen.
+		live, err := a.dynamic.Resource(a.request.GroupVersionResource).Namespace(a.request.Namespace).Get(ctx, a.request.Name, metav1.GetOptions{})
+		if err != nil {
+			return &turnstile.AwaitEvent{On: turnstile.OnDone}, false, nil
+		}
 		status, _ := live.Object["status"].(map[string]any)
-		a.live, _ = rollout.StatusFrom(status)
-	}
-}
-
-// skipped reports whether an operator skipped this attempt (kubectl turnstile skip): its slot
-// is gone on purpose, and its status is theirs to keep.
-func (a *awaiting) skipped() bool {
-	return a.lost != "" && a.live.Phase == rollout.PhaseSkipped && a.live.Version == a.target
-}
-
-// fail marks the upgrade Failed and keeps the slot, so the rollout pauses visibly. The stage
-// goes on watching: a request that recovers is still let through.
-func (a *awaiting) fail(ctx context.Context, v health.Verdict) {
-	a.failed = true
-	msg := "upgrade to " + a.target + " failed: " + v.Message
-	if a.held {
-		_, err := a.turn.MarkFailed(ctx, a.request, a.attempt, msg)
-		switch {
-		case errors.Is(err, turnstile.ErrNotHeld) || errors.Is(err, turnstile.ErrOtherAttempt):
-			a.refreshLive(ctx)
-			a.slotLost(ctx, oneLine(err.Error()))
-		case err != nil:
-			a.out.printf("could not mark %s failed: %s", a.slot.Name, oneLine(err.Error()))
+		st, _ := rollout.StatusFrom(status)
+		return &turnstile.AwaitEvent{On: turnstile.OnRefreshed, Live: st}, false, nil
+	case turnstile.DoHandBack:
+		a.out.printf("still %s after %s: asking Kratix to retry in %s", act.Status.Phase, a.flags.wait, a.flags.retryAfter)
+		if err := a.write(act.Status); err != nil {
+			return nil, true, err
 		}
+		return nil, true, a.pipe.WriteRetryAfter(a.flags.retryAfter, act.Line)
+	case turnstile.DoFinish:
+		return nil, true, a.write(act.Status)
+	case turnstile.DoStop:
+		return nil, true, nil
 	}
-	if a.held {
-		a.out.printf("%s; keeping %s, so the rollout pauses until this request recovers, is skipped or is deleted", msg, a.slot.Name)
-	} else {
-		a.out.printf("%s", msg)
-	}
-	if a.skipped() {
-		return // the operator's Skipped stands
-	}
-	a.events.emit(ctx, corev1.EventTypeWarning, "UpgradeFailed", msg)
-	if err := a.publish(report{Phase: rollout.PhaseFailed, Version: a.target, Slot: a.slot.Name, Since: time.Now(), Message: msg}); err != nil {
-		a.out.printf("%s", oneLine(err.Error()))
-	}
-	a.judgeGates(ctx, rollout.PhaseFailed)
+	return nil, false, nil
 }
 
-// handBack reports where verification stands and asks Kratix to run the pipeline again later.
-func (a *awaiting) handBack(ctx context.Context, v health.Verdict) error {
-	phase := rollout.PhaseVerifying
-	if a.failed {
-		phase = rollout.PhaseFailed
+// written is the outcome of a slot write. A slot no longer held for the attempt (an operator
+// skipped the request, or it expired and was taken) is not an error: the machine hears of it.
+func written(err error) (*turnstile.AwaitEvent, error) {
+	if errors.Is(err, turnstile.ErrNotHeld) || errors.Is(err, turnstile.ErrOtherAttempt) {
+		return &turnstile.AwaitEvent{On: turnstile.OnLost, Why: oneLine(err.Error())}, nil
 	}
-	msg := v.Message
-	// A skip may have released the slot since the last renewal: the status written here must
-	// not undo it.
-	a.refreshLive(ctx)
-	if a.held {
-		if err := a.renew(ctx); err != nil {
-			return err
-		}
-	}
-	if a.skipped() {
-		a.out.printf("%s: its upgrade to %s was skipped by an operator: no longer verifying it", a.request, a.target)
-		return nil
-	}
-	if a.lost != "" {
-		msg += "; its slot was lost (" + a.lost + ")"
-	}
-	a.out.printf("still %s after %s: asking Kratix to retry in %s", phase, a.flags.wait, a.flags.retryAfter)
-	failures, reading := a.gate.Failures()
-	if err := a.write(report{Phase: phase, Version: a.target, Slot: a.slot.Name, Since: a.since, Message: msg,
-		Failures: failures, Reading: reading}); err != nil {
-		return err
-	}
-	return a.pipe.WriteRetryAfter(a.flags.retryAfter, v.Message)
-}
-
-// hasSlot reports whether the slot Lease of that name exists.
-func hasSlot(v turnstile.View, name string) bool {
-	for _, s := range v.Slots {
-		if s.Name == name && s.Lease != nil {
-			return true
-		}
-	}
-	return false
-}
-
-// describe is a request's turnstile status in a few words, for errors.
-func describe(st rollout.Status) string {
-	if st.Phase == "" {
-		return "nothing of the turnstile"
-	}
-	if st.Version == "" {
-		return st.Phase + " for no version"
-	}
-	return st.Phase + " for " + st.Version
+	return &turnstile.AwaitEvent{On: turnstile.OnDone}, err
 }
 
 // statusOf is the request's status as object.yaml has it.
@@ -444,37 +321,4 @@ func statusOf(obj interface{ GetValue(string) (any, error) }) map[string]any {
 	v, _ := obj.GetValue("status")
 	m, _ := v.(map[string]any)
 	return m
-}
-
-// renew keeps the slot from expiring. A slot that is no longer held for this attempt (an
-// operator skipped the request, or it expired and was taken) is not an error, but it is said
-// loudly: verification goes on, with nothing to release.
-func (a *awaiting) renew(ctx context.Context) error {
-	_, err := a.turn.Renew(ctx, a.request, a.attempt)
-	if errors.Is(err, turnstile.ErrNotHeld) || errors.Is(err, turnstile.ErrOtherAttempt) {
-		a.slotLost(ctx, oneLine(err.Error()))
-		return nil
-	}
-	return err
-}
-
-// recheckAt is when the verdict changes by itself: the soak ends, or the deadline passes.
-func (a *awaiting) recheckAt(v health.Verdict) time.Time {
-	if !v.PassAt.IsZero() {
-		return v.PassAt
-	}
-	if !a.failed && time.Now().Before(a.gate.Deadline) {
-		return a.gate.Deadline
-	}
-	return time.Time{}
-}
-
-// newTimer is a timer firing after d; d <= 0 means never.
-func newTimer(d time.Duration) *time.Timer {
-	if d <= 0 {
-		t := time.NewTimer(time.Hour)
-		t.Stop()
-		return t
-	}
-	return time.NewTimer(d)
 }

@@ -14,7 +14,6 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/restmapper"
-	"k8s.io/utils/clock"
 
 	"github.com/kratix-turnstile/turnstile/pkg/checks"
 	"github.com/kratix-turnstile/turnstile/pkg/health"
@@ -134,10 +133,10 @@ func runCheck(ctx context.Context, cmd *command, out io.Writer, f *checkFlags) e
 	if err != nil {
 		return fmt.Errorf("creating a discovery client: %w", err)
 	}
-	runner := &checks.Runner{Kube: r.dynamic, Mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disco)), Clock: clock.RealClock{}}
+	runner := &checks.Runner{Kube: r.dynamic, Mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disco)), Clock: r.clock}
 	records := r.dynamic.Resource(health.HealthRecords).Namespace(r.request.Namespace)
 	name := health.DefinitionName(r.env.Promise, r.request.Namespace, r.request.Name)
-	deadline := time.Now().Add(f.wait)
+	deadline := r.clock.Now().Add(f.wait)
 	var written *health.HealthRecord
 	if u, err := records.Get(ctx, name, metav1.GetOptions{}); err == nil {
 		if written, err = health.FromUnstructured[health.HealthRecord](u); err != nil {
@@ -153,7 +152,7 @@ func runCheck(ctx context.Context, cmd *command, out io.Writer, f *checkFlags) e
 	}
 	soak := &health.Gate{MinHealthy: f.minHealthy}
 	for {
-		now := time.Now()
+		now := r.clock.Now()
 		rep := doc.Round(ctx, runner, prev, now)
 		prev = rep.ProbeStates()
 		stamp.VersionProven = rep.VersionProven
@@ -174,14 +173,14 @@ func runCheck(ctx context.Context, cmd *command, out io.Writer, f *checkFlags) e
 			r.out.printf("%s: leaving the verdict to await", rep.State)
 			return nil
 		}
-		if f.wait > 0 && !time.Now().Add(f.interval).Before(deadline) {
+		if f.wait > 0 && !r.clock.Now().Add(f.interval).Before(deadline) {
 			r.out.printf("stopping after %s: %s", f.wait, v.Message)
 			return nil
 		}
 		select {
 		case <-ctx.Done():
 			return context.Cause(ctx)
-		case <-time.After(f.interval):
+		case <-r.clock.After(f.interval):
 		}
 	}
 }
@@ -190,7 +189,7 @@ func runCheck(ctx context.Context, cmd *command, out io.Writer, f *checkFlags) e
 func (r *run) writeRecord(ctx context.Context, rep checks.Report, stamp health.Stamp, prev *health.HealthRecord) (*health.HealthRecord, error) {
 	ref := health.ResourceRef{Name: r.request.Name, Namespace: r.request.Namespace, Generation: r.object.Generation}
 	details := stamp.Apply(map[string]any{"checks": rep.Checks})
-	return health.WriteRecord(ctx, r.dynamic, health.NewRecord(r.env.Promise, ref, rep.State, time.Now().Unix(), details), prev)
+	return health.WriteRecord(ctx, r.dynamic, health.NewRecord(r.env.Promise, ref, rep.State, r.clock.Now().Unix(), details), prev)
 }
 
 // outdated reports whether the record as written no longer says what the round found: its

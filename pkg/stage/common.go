@@ -20,6 +20,7 @@ import (
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/clock"
 
 	"github.com/kratix-turnstile/turnstile/pkg/bindings"
 	"github.com/kratix-turnstile/turnstile/pkg/checks"
@@ -141,6 +142,8 @@ type run struct {
 	dynamic dynamic.Interface
 	turn    *turnstile.Turnstile
 	events  eventer
+	// clock is the source of time for every decision a stage makes, and the turnstile's.
+	clock clock.WithTicker
 }
 
 // setup reads the flags (and their TURNSTILE_* variables), the environment and object.yaml,
@@ -158,7 +161,7 @@ func setup(flags *pflag.FlagSet, out io.Writer, stageName string, f *slotFlags, 
 	if err := validate(); err != nil {
 		return nil, err
 	}
-	r := &run{out: printer{w: out, stage: stageName}}
+	r := &run{out: printer{w: out, stage: stageName}, clock: clock.RealClock{}}
 	var err error
 	if r.env, err = pipeline.ResourceEnv(os.Getenv); err != nil {
 		return nil, err
@@ -202,12 +205,27 @@ func setup(flags *pflag.FlagSet, out io.Writer, stageName string, f *slotFlags, 
 	}
 	r.turn, err = turnstile.New(turnstile.Config{
 		Leases: coordination, Holders: turnstile.DynamicHolders{Client: r.dynamic},
-		Namespace: f.namespace, Promise: r.env.Promise, Slots: f.slots, LeaseDuration: f.leaseDuration,
+		Namespace: f.namespace, Promise: r.env.Promise, Slots: f.slots, LeaseDuration: f.leaseDuration, Clock: r.clock,
+		Owner: r.promiseOwner(),
 	})
 	if err != nil {
 		return nil, err
 	}
 	return r, nil
+}
+
+// promiseOwner is the Promise as the owner of the turnstile's Leases, or nil when it cannot be
+// read: the Leases then outlive it, which costs a clean start if it is created again, not the
+// upgrade under way, so the stage says so and goes on.
+func (r *run) promiseOwner() *metav1.OwnerReference {
+	ctx, cancel := context.WithTimeout(context.Background(), kube.TransientBudget)
+	defer cancel()
+	p, err := r.dynamic.Resource(promisesGVR).Get(ctx, r.env.Promise, metav1.GetOptions{})
+	if err != nil {
+		r.out.printf("the turnstile's Leases will outlive Promise %s: %s", r.env.Promise, oneLine(explain(err).Error()))
+		return nil
+	}
+	return metav1.NewControllerRef(p, promisesGVR.GroupVersion().WithKind("Promise"))
 }
 
 // restConfig is the pod's in-cluster config, or $KUBECONFIG when run outside a cluster.

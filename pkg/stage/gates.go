@@ -3,6 +3,7 @@ package stage
 import (
 	"context"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -25,11 +26,11 @@ func (a *awaiting) judgeGates(ctx context.Context, phase string) {
 		return
 	}
 	var wave, all []rollout.Member
+	now := a.clock.Now()
 	for _, u := range list.Items {
-		m := a.member(u)
+		m := a.member(u, now)
 		if u.GetUID() == a.request.UID {
-			// This request's health is await's own verdict, not Kratix's aggregate, which
-			// counts other Promises' and stale records too.
+			// This request's health is await's own verdict.
 			m.Upgraded, m.Failed, m.Unhealthy = true, phase == rollout.PhaseFailed, phase == rollout.PhaseFailed
 		}
 		all = append(all, m)
@@ -59,10 +60,18 @@ func (a *awaiting) judgeGates(ctx context.Context, phase string) {
 	a.events.emit(ctx, corev1.EventTypeWarning, "RolloutPaused", reason)
 }
 
-// member is a request as the gates see it, from its status.
-func (a *awaiting) member(u unstructured.Unstructured) rollout.Member {
+// member is a request as the gates see it, from its status. Its health is judged on its own
+// records for this Promise, never on Kratix's aggregate state, which counts other Promises'
+// records and stale ones too: a request that began the target on the records of its attempt at
+// it, one that has not (the baseline the gates compare with) on its own records of any time.
+func (a *awaiting) member(u unstructured.Unstructured, now time.Time) rollout.Member {
 	status, _ := u.Object["status"].(map[string]any)
 	st, _ := rollout.StatusFrom(status)
-	hs, _ := health.StatusOf(status)
-	return rollout.Member{Unhealthy: health.Bad(hs.State), Upgraded: st.Began(a.target), Failed: st.Began(a.target) && st.Phase == rollout.PhaseFailed}
+	hs, present := health.StatusOf(status)
+	began := st.Began(a.target)
+	f := health.Freshness{Promise: a.env.Promise, RequestUID: string(u.GetUID())}
+	if began {
+		f.Since, f.Version = st.Since, a.target
+	}
+	return rollout.Member{Unhealthy: health.Observe(hs, present, f, now).Bad, Upgraded: began, Failed: began && st.Phase == rollout.PhaseFailed}
 }

@@ -24,7 +24,7 @@ func (r *run) write(rep report) error {
 // seen while the stage is still running (a failed upgrade that keeps its slot).
 func (r *run) publish(rep report) error {
 	sdk := kratix.New(kratix.WithObjectClient(r.dynamic.Resource(r.request.GroupVersionResource).Namespace(r.request.Namespace)))
-	status := kratix.NewStatusFromMap(map[string]any{rollout.StatusKey: rep.Map()})
+	status := kratix.NewStatusFromMap(map[string]any{rollout.StatusKey: rep.MergePatch()})
 	if err := sdk.PublishStatus(r.object.Resource, status); err != nil {
 		return fmt.Errorf("publishing status of %s: %w", r.request.Key(), err)
 	}

@@ -149,10 +149,12 @@ func decide(in decideInput) decision {
 	if t, ok := in.view.TicketOf(in.promise, in.me); ok && t.UID == in.me.UID {
 		me.Arrival = t.Arrival
 	}
-	// Tickets for a version whose rollout was aborted are never served: they keep no place.
+	// Tickets for a version whose rollout was aborted are never served, and those of requests
+	// deleted or being deleted never will be: they keep no place.
 	aborted := in.view.Rollout.AbortedVersion
 	queue := slices.DeleteFunc(in.view.Queue(in.now), func(t Ticket) bool {
-		return t.Holder == me.Holder || (aborted != "" && t.Version == aborted)
+		st := in.holders[t.UID]
+		return t.Holder == me.Holder || (aborted != "" && t.Version == aborted) || st.Gone || st.Deleting
 	})
 	position, _ := slices.BinarySearchFunc(queue, me, func(a, b Ticket) int {
 		if ticketLess(a, b) {

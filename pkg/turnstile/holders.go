@@ -136,27 +136,42 @@ func newHolderTracker(ctx context.Context, w HolderWatcher, gvr schema.GroupVers
 		status: map[types.UID]HolderStatus{}, watching: map[types.UID]context.CancelFunc{}}
 }
 
-// follow starts watching holders that are new and stops watching those that left. The waiter
-// itself is never watched: it knows it exists.
-func (h *holderTracker) follow(slots []Slot, self Request) {
+// follow starts watching the holders of slots and the requests of the tickets at the front of
+// the queue that are new, and stops watching those that left. A ticket whose request was
+// deleted would otherwise stand in front of the waiters behind it, with slots free, until it
+// expired. The waiter itself is never watched: it knows it exists.
+func (h *holderTracker) follow(slots []Slot, front []Ticket, self Request) {
 	if h.watcher == nil {
 		return
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	current := map[types.UID]bool{}
+	type followed struct {
+		uid     types.UID
+		request string
+	}
+	var all []followed
 	for _, s := range slots {
-		if !s.Held() || s.HolderUID == "" || s.HolderUID == self.UID {
+		if s.Held() {
+			all = append(all, followed{s.HolderUID, s.Request})
+		}
+	}
+	for _, t := range front {
+		all = append(all, followed{t.UID, t.Request})
+	}
+	for _, f := range all {
+		if f.uid == "" || f.uid == self.UID || current[f.uid] {
 			continue
 		}
-		current[s.HolderUID] = true
-		if _, ok := h.watching[s.HolderUID]; ok {
+		current[f.uid] = true
+		if _, ok := h.watching[f.uid]; ok {
 			continue
 		}
-		namespace, name, _ := cache.SplitMetaNamespaceKey(s.Request)
+		namespace, name, _ := cache.SplitMetaNamespaceKey(f.request)
 		ctx, cancel := context.WithCancel(h.ctx)
-		h.watching[s.HolderUID] = cancel
-		uid := s.HolderUID
+		h.watching[f.uid] = cancel
+		uid := f.uid
 		go h.watcher.Watch(ctx, h.gvr, namespace, name, uid, func(st HolderStatus) {
 			h.mu.Lock()
 			if ctx.Err() != nil { // no longer followed: its news would outlive it

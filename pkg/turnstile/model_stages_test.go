@@ -4,10 +4,9 @@ package turnstile
 // of the stage as pkg/stage has it (acquire, the Promise's own configure, await, and the delete
 // workflow's acquire). Acquire's loop body is the package's own turn (turnstile.go), one turn
 // a step, on the process's stale view; what only waits or blocks in Acquire and in the stages
-// is the model's. Only the stages' outer logic is mirrored, thinly: runAcquire's checks before
-// Acquire and its retryAfter, and runAwait's classification of a run that finds no slot, its
-// renewals, pass, fail and handBack (pkg/stage/acquire.go, await.go): keep those in step.
-// Status writes replace the status.turnstile block.
+// is the model's. Await is the package's own machine (await.go), driven as pkg/stage/await.go
+// drives it. Only runAcquire's checks before Acquire and its retryAfter are mirrored, thinly
+// (pkg/stage/acquire.go): keep those in step. Status writes replace the status.turnstile block.
 
 import (
 	"context"
@@ -244,57 +243,31 @@ func (m *mModel) stepConfigure(r *mReq, p *mProc) {
 	m.next(r, stAwait, p.target)
 }
 
+// stepAwait is one step of the await stage: the package's own machine (await.go), fed the live
+// request as one reading a step and then ticked for whatever is due by the process's clock, its
+// actions carried out against the store and the request's status as the stage carries them out.
+// A pass publishes Upgraded, and its Release is the next step: a kill may fall between.
 func (m *mModel) stepAwait(r *mReq, p *mProc) {
 	switch {
-	case p.passed:
-		m.release(r, p)
-		return
 	case !p.begun:
 		m.beginAwait(r, p)
 		return
-	case p.lost != "" && r.st.Phase == rollout.PhaseSkipped && r.st.Version == p.target:
-		// skipped(), on each read of the live request (handBack's fresh read is this one too)
-		m.tracef("  skipped by an operator: no longer verifying it")
-		m.done(r)
+	case p.release != nil:
+		m.carry(r, p, []AwaitAction{*p.release})
 		return
 	}
 	var st health.Status
 	if r.record != nil {
 		st = health.Status{State: r.record.rec.State, Records: []health.Record{r.record.rec}}
 	}
-	now := p.clk.Now()
-	v := p.gate.Observe(now, health.Observe(st, r.record != nil, p.fresh, now))
-	switch {
-	case v.Passed: // pass publishes Upgraded; Release is the next step (a kill may fall between)
-		m.tracef("  passed: %s", v.Message)
-		p.passed, p.proof, r.upgrading = true, r.record, false
-		m.setStatus(r, rollout.Status{Phase: rollout.PhaseUpgraded, Version: p.target, Since: now})
+	p.read = r.record
+	if !m.feed(r, p, AwaitEvent{On: OnReading, Live: r.st, Health: st}) {
 		return
-	case v.Failed && !p.failed:
-		p.failed = true
-		m.tracef("  upgrade failed: %s", v.Message)
-		if p.held {
-			if _, err := p.t.MarkFailed(mCtx, r.req, p.attempt, v.Message); err == nil {
-				r.lastRenew = m.now
-			}
-		}
-		m.setStatus(r, rollout.Status{Phase: rollout.PhaseFailed, Version: p.target, Slot: p.slot.Name, Since: now})
 	}
-	if p.held && !now.Before(p.renewAt) {
-		p.renewAt = now.Add(p.slot.Duration / 3)
-		if !m.renew(r, p) {
+	for next := p.aw.Next(); !next.IsZero() && !p.clk.Now().Before(next); next = p.aw.Next() {
+		if !m.feed(r, p, AwaitEvent{On: OnTick}) {
 			return
 		}
-	}
-	if !m.now.Before(p.deadline) { // handBack
-		phase := rollout.PhaseVerifying
-		if p.failed {
-			phase = rollout.PhaseFailed
-		}
-		failures, reading := p.gate.Failures()
-		m.setStatus(r, rollout.Status{Phase: phase, Version: p.target, Slot: p.slot.Name, Since: p.since, Failures: failures, Reading: reading})
-		m.tracef("  still %s after --wait: retryAfter", phase)
-		m.schedule(r, m.newProc(r, stAwait, p.target, mRetry))
 	}
 }
 
@@ -302,103 +275,118 @@ func (m *mModel) stepAwait(r *mReq, p *mProc) {
 func (m *mModel) beginAwait(r *mReq, p *mProc) {
 	p.begun = true
 	v, _ := p.t.Inspect(mCtx)
-	p.slot, p.held = v.HeldBy(r.req)
-	target := ""
-	if p.held {
-		p.attempt = p.slot.Attempt()
-		target, p.since, p.failed = p.slot.Version, p.slot.AcquireTime, p.slot.Phase == PhaseFailed
+	if s, held := v.HeldBy(r.req); held && s.Version != "" {
+		p.target = s.Version
 	}
-	if target == "" {
-		target = p.target
-	}
-	p.target = target
-	st := r.st
-	if !p.held {
-		switch {
-		case st.Phase == rollout.PhaseUpgraded && st.Version == target:
-			m.tracef("  already upgraded to %s", target)
-			m.done(r)
-			return
-		case st.Version == target && st.Phase == rollout.PhaseSkipped:
-			m.tracef("  skipped by an operator: nothing to verify")
-			m.done(r)
-			return
-		case st.Version == target && st.Slot == "" && st.Began(target): // a first install
-			p.since = st.Since
-		case st.Version == target && st.Slot != "":
-			p.since, p.slot = st.Since, Slot{Name: st.Slot}
-			m.slotLost(r, p, "no longer holds "+st.Slot)
-		default:
-			m.fault(r, p, fmt.Errorf("holds no slot for %s: acquire never took one (its status says %s for %s)", target, st.Phase, st.Version))
-			return
-		}
-		if p.since.IsZero() {
-			p.since = p.clk.Now()
-		}
-	}
-	p.gate = &health.Gate{MinHealthy: mMinHealthy, FailureThreshold: mFailures, Deadline: p.since.Add(mDeadline)}
-	if st.Version == target && st.Since.Unix() == p.since.Unix() && st.Failures > 0 {
-		p.gate.Restore(st.Failures, st.Reading)
-	}
-	p.fresh = health.Freshness{Promise: mPromise, RequestUID: string(r.req.UID), Since: p.since, Version: target}
-	m.tracef("  verifying %s, held=%v, since %s", target, p.held, m.ts(p.since))
-	every := mL / 3
-	if p.held {
-		every = p.slot.Duration / 3
-		if p.clk.Now().Sub(p.slot.RenewTime) > every && !m.renew(r, p) {
-			return
-		}
-	}
-	p.renewAt = p.clk.Now().Add(every)
-}
-
-// release is the rest of await's pass: Release the attempt's slot, if the run held it.
-func (m *mModel) release(r *mReq, p *mProc) {
-	if p.held {
-		prev := m.heldIndex(r)
-		_, err := p.t.Release(mCtx, r.req, p.attempt)
-		switch {
-		case errors.Is(err, ErrNotHeld) || errors.Is(err, ErrOtherAttempt):
-			m.slotLost(r, p, err.Error())
-		case err != nil:
-			m.fault(r, p, err)
-			return
-		default:
-			m.tracef("  released slot-%d on %s", prev, m.describeRecord(p.proof))
-			m.checkRelease(r, p, prev)
-		}
-	}
-	m.setStatus(r, rollout.Status{Phase: rollout.PhaseUpgraded, Version: p.target, Since: p.clk.Now()})
-	m.done(r)
-}
-
-// done: the workflow's last pipeline ended well (Kratix records a successful configure).
-func (m *mModel) done(r *mReq) { r.installed, r.proc = true, nil }
-
-// renew is await's renew; false when the process failed.
-func (m *mModel) renew(r *mReq, p *mProc) bool {
-	_, err := p.t.Renew(mCtx, r.req, p.attempt)
-	switch {
-	case errors.Is(err, ErrNotHeld) || errors.Is(err, ErrOtherAttempt):
-		m.slotLost(r, p, err.Error())
-	case err != nil:
+	cfg := AwaitConfig{Promise: mPromise, Namespace: DefaultNamespace, MinHealthy: mMinHealthy, FailureThreshold: mFailures,
+		ProgressDeadline: mDeadline, Wait: mStageWait, LeaseDuration: mL}
+	aw, acts, err := BeginAwait(cfg, AwaitStart{Request: r.req, View: v, Target: p.target, Status: r.st}, p.clk.Now())
+	if err != nil {
 		m.fault(r, p, err)
-		return false
-	default:
-		r.lastRenew = m.now
+		return
+	}
+	p.aw = aw
+	m.carry(r, p, acts)
+}
+
+// feed steps the machine with ev and carries out what it says; false when the step ends there.
+func (m *mModel) feed(r *mReq, p *mProc, ev AwaitEvent) bool {
+	var acts []AwaitAction
+	p.aw, acts = p.aw.Step(ev, p.clk.Now())
+	return m.carry(r, p, acts)
+}
+
+// carry carries out the machine's actions, and the outcome of the last, as the stage does; false
+// when the step ends there: the run is over, it failed, or its Release waits for the next step.
+func (m *mModel) carry(r *mReq, p *mProc, acts []AwaitAction) bool {
+	for len(acts) > 0 {
+		var outcome *AwaitEvent
+		for _, act := range acts {
+			var goOn bool
+			if outcome, goOn = m.do(r, p, act); !goOn {
+				return false
+			}
+		}
+		if outcome == nil {
+			return true
+		}
+		p.aw, acts = p.aw.Step(*outcome, p.clk.Now())
 	}
 	return true
 }
 
-// slotLost: verification goes on without the slot. The stage warns (an event), but writes no
-// status then: the slot's name stays in the statuses it writes later (p.slot keeps it).
-func (m *mModel) slotLost(_ *mReq, p *mProc, why string) {
-	if p.lost != "" {
-		return
+// do carries out one action: the outcome of a slot write or a read, and false when the step
+// ends there. Events, gates and the wording of the stage's lines are not the model's.
+func (m *mModel) do(r *mReq, p *mProc, act AwaitAction) (*AwaitEvent, bool) {
+	switch act.Do {
+	case DoSay:
+		m.tracef("  %s", act.Line)
+	case DoPublish:
+		if act.Status.Phase == rollout.PhaseUpgraded { // passed, on the last reading
+			p.proof, r.upgrading = p.read, false
+		}
+		m.setStatus(r, act.Status)
+	case DoRenew:
+		_, err := p.t.Renew(mCtx, r.req, act.Attempt)
+		return m.written(r, p, err, true)
+	case DoMarkFailed:
+		_, err := p.t.MarkFailed(mCtx, r.req, act.Attempt, act.Line)
+		if err != nil && !lostErr(err) {
+			m.tracef("  could not mark %s failed: %v", act.Slot, err)
+			return &AwaitEvent{On: OnDone}, true
+		}
+		return m.written(r, p, err, true)
+	case DoRelease:
+		if p.release == nil {
+			p.release = &act
+			return nil, false
+		}
+		p.release = nil
+		prev := m.heldIndex(r)
+		_, err := p.t.Release(mCtx, r.req, act.Attempt)
+		outcome, ok := m.written(r, p, err, false)
+		if ok && outcome.On == OnDone {
+			m.tracef("  released slot-%d on %s", prev, m.describeRecord(p.proof))
+			m.checkRelease(r, p, prev)
+		}
+		return outcome, ok
+	case DoRefresh:
+		return &AwaitEvent{On: OnRefreshed, Live: r.st}, true
+	case DoHandBack:
+		m.setStatus(r, act.Status)
+		m.tracef("  still %s after --wait: retryAfter", act.Status.Phase)
+		m.schedule(r, m.newProc(r, stAwait, p.target, mRetry))
+		return nil, false
+	case DoFinish:
+		m.setStatus(r, act.Status)
+		m.done(r)
+		return nil, false
+	case DoStop:
+		m.done(r)
+		return nil, false
 	}
-	p.held, p.lost = false, why
-	m.tracef("  slot lost (%s): verifying without it", why)
+	return nil, true
 }
+
+// written is a slot write's outcome: a slot no longer held is the machine's to hear of; any
+// other error fails the process. A write that renews the slot counts as its renewal.
+func (m *mModel) written(r *mReq, p *mProc, err error, renews bool) (*AwaitEvent, bool) {
+	switch {
+	case lostErr(err):
+		return &AwaitEvent{On: OnLost, Why: err.Error()}, true
+	case err != nil:
+		m.fault(r, p, err)
+		return nil, false
+	case renews:
+		r.lastRenew = m.now
+	}
+	return &AwaitEvent{On: OnDone}, true
+}
+
+func lostErr(err error) bool { return errors.Is(err, ErrNotHeld) || errors.Is(err, ErrOtherAttempt) }
+
+// done: the workflow's last pipeline ended well (Kratix records a successful configure).
+func (m *mModel) done(r *mReq) { r.installed, r.proc = true, nil }
 
 // stamp is the details a checker writes into a record of the request's app.
 func (m *mModel) stamp(r *mReq) map[string]any {

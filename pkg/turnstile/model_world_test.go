@@ -103,10 +103,11 @@ type mProc struct {
 	clk         *mClock
 	t           *Turnstile
 	frozenUntil time.Time
-	deadline    time.Time // end of --wait (true time); zero: none
+	deadline    time.Time // end of acquire's --wait (true time); zero: none
 	seen        int       // the revision its watch showed last (0: none yet): a watch never goes back
 	// acquire: acq is Acquire's own state, from newAcquiring once past the stage's checks;
-	// took the slot its last turn took; wait the place it last reported.
+	// took the slot its last turn took; wait the place it last reported; since its start.
+	since    time.Time
 	acq      *acquiring
 	took     *Slot
 	wait     Wait
@@ -118,15 +119,11 @@ type mProc struct {
 	// configure
 	doneAt time.Time
 	fail   bool
-	// await
-	held, failed, passed bool
-	lost                 string
-	slot                 Slot
-	attempt              Attempt
-	since, renewAt       time.Time // since: also acquire's start, for its Waiting status
-	gate                 *health.Gate
-	fresh                health.Freshness
-	proof                *mRecord // the record the gate passed on
+	// await: the machine; a pass's Release, left for the next step; the record the last reading
+	// showed, and the one the machine passed on.
+	aw          Await
+	release     *AwaitAction
+	read, proof *mRecord
 }
 
 func (m *mModel) newProc(r *mReq, stage int, target string, after time.Duration) *mProc {
@@ -144,10 +141,8 @@ func (m *mModel) next(r *mReq, stage int, target string) {
 }
 
 func (m *mModel) start(r *mReq, p *mProc) {
-	if p.stage == stAcquire || p.stage == stAwait {
-		if m.p.wait || p.stage == stAwait {
-			p.deadline = m.now.Add(mStageWait)
-		}
+	if p.stage == stAcquire && m.p.wait {
+		p.deadline = m.now.Add(mStageWait)
 	}
 	r.proc = p
 }

@@ -72,6 +72,7 @@ func (t *Turnstile) updateRollout(ctx context.Context, change func(*coordination
 		} else if err != nil {
 			return nil, err
 		}
+		t.own(l)
 		if create {
 			l, err = t.leases.Create(ctx, l, metav1.CreateOptions{})
 		} else {

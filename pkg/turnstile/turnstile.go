@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
@@ -53,6 +54,10 @@ type Config struct {
 	LeaseDuration time.Duration
 	// Clock is the source of time, injectable for tests. Defaults to the real clock.
 	Clock clock.WithTicker
+	// Owner is the Promise, when known: every Lease the turnstile writes is owned by it, so its
+	// slots, queue and rollout record go with it, and a Promise created again under the same
+	// name starts clean (no pause, abort or approvals inherited). Optional.
+	Owner *metav1.OwnerReference
 }
 
 // Turnstile is one Promise's set of slots and its queue.
@@ -160,7 +165,7 @@ func (t *Turnstile) Acquire(ctx context.Context, req Request, opts AcquireOption
 			}
 			return nil, fmt.Errorf("%s: %w", req.Key(), ErrRequestGone)
 		}
-		holders.follow(view.Slots, req)
+		holders.follow(view.Slots, view.Front(now, req, t.cfg.Slots), req)
 		tr, err := t.turn(ctx, a, view, now, holders.statuses(), t.cfg.Holders != nil)
 		switch {
 		case err != nil:

@@ -232,6 +232,21 @@ func (v View) Queue(now time.Time) []Ticket {
 	return q
 }
 
+// Front is the first n tickets of the queue other than req's: those that stand between it and
+// the next free slots.
+func (v View) Front(now time.Time, req Request, n int) []Ticket {
+	var out []Ticket
+	for _, t := range v.Queue(now) {
+		if len(out) == n {
+			break
+		}
+		if t.UID != req.UID {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
 func ticketLess(a, b Ticket) bool {
 	if a.Wave != b.Wave {
 		return a.Wave < b.Wave

@@ -27,6 +27,13 @@ func (t *Turnstile) labels(role string) map[string]string {
 	return map[string]string{LabelManagedBy: ManagedBy, LabelPromise: t.cfg.Promise, LabelRole: role}
 }
 
+// own makes the Promise, when known, the Lease's one owner.
+func (t *Turnstile) own(l *coordinationv1.Lease) {
+	if o := t.cfg.Owner; o != nil && (len(l.OwnerReferences) != 1 || l.OwnerReferences[0].UID != o.UID) {
+		l.OwnerReferences = []metav1.OwnerReference{*o}
+	}
+}
+
 func (t *Turnstile) durationSeconds() *int32 {
 	return ptr.To(int32(t.cfg.LeaseDuration / time.Second))
 }
@@ -67,6 +74,7 @@ func (t *Turnstile) take(ctx context.Context, s Slot, req Request, target string
 	l.Annotations[AnnotationPhase] = PhaseUpgrading
 	delete(l.Annotations, AnnotationMessage)
 
+	t.own(l)
 	var err error
 	if s.Lease == nil {
 		l, err = t.leases.Create(ctx, l, metav1.CreateOptions{})
@@ -96,6 +104,7 @@ func (t *Turnstile) putTicket(ctx context.Context, req Request, target string, o
 		}
 	}
 	t.stamp(l, req, target, now)
+	t.own(l)
 	var err error
 	if exists {
 		l, err = t.leases.Update(ctx, l, metav1.UpdateOptions{})

@@ -48,6 +48,8 @@ type Options struct {
 	Dir string
 	// Progress gets a line per step of starting up.
 	Progress io.Writer
+	// Kratix is the Kratix to run; "" is kratix.Current.
+	Kratix kratix.Version
 }
 
 // Harness is a running platform and Destination.
@@ -64,6 +66,8 @@ type Harness struct {
 	Apps       *apps.Apps
 	// ImageRepo and ImageTag name the images the example Promise is rendered with.
 	ImageRepo, ImageTag string
+	// Kratix is the Kratix running.
+	Kratix kratix.Version
 
 	module  string
 	manager *kratix.Manager
@@ -82,7 +86,12 @@ func Start(ctx context.Context, o Options) (*Harness, error) {
 	if !sandbox.Inside() {
 		return nil, errors.New("the harness runs inside a sandbox: call it from sandbox.Run")
 	}
-	h := &Harness{Dir: o.Dir, keep: o.Dir != "", progress: o.Progress, ImageRepo: image.DefaultRepository, ImageTag: ImageTag}
+	version, err := kratix.ParseVersion(string(o.Kratix))
+	if err != nil {
+		return nil, err
+	}
+	h := &Harness{Dir: o.Dir, keep: o.Dir != "", progress: o.Progress, ImageRepo: image.DefaultRepository, ImageTag: ImageTag,
+		Kratix: version}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	if h.progress == nil {
 		h.progress = io.Discard
@@ -108,14 +117,22 @@ func (h *Harness) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	images, agentBin, err := h.build(ctx, assets)
+	kratixDir, err := h.Kratix.Dir(assets)
 	if err != nil {
 		return err
 	}
-	if err := h.startClusters(); err != nil {
+	kratixCRDs, err := h.Kratix.CRDs(assets)
+	if err != nil {
 		return err
 	}
-	if err := h.startKratix(ctx, assets); err != nil {
+	images, agentBin, err := h.build(ctx, kratixDir)
+	if err != nil {
+		return err
+	}
+	if err := h.startClusters(kratixCRDs); err != nil {
+		return err
+	}
+	if err := h.startKratix(ctx, kratixDir); err != nil {
 		return err
 	}
 	h.Runner = &podrunner.Runner{Client: h.Client, APIServer: h.Platform.Host(), CA: h.Platform.ServingCA(),
@@ -137,10 +154,10 @@ func (h *Harness) start(ctx context.Context) error {
 	return nil
 }
 
-// build builds the pipeline images and the health agent.
-func (h *Harness) build(ctx context.Context, assets string) (map[string]podrunner.Image, string, error) {
+// build builds the pipeline images and the health agent; kratixDir has Kratix's pipeline adapter.
+func (h *Harness) build(ctx context.Context, kratixDir string) (map[string]podrunner.Image, string, error) {
 	started := time.Now()
-	images, err := buildImages(ctx, h.module, assets, filepath.Join(h.Dir, "images"), h.ImageRepo, h.ImageTag)
+	images, err := buildImages(ctx, h.module, kratixDir, filepath.Join(h.Dir, "images"), h.ImageRepo, h.ImageTag)
 	if err != nil {
 		return nil, "", err
 	}
@@ -156,10 +173,10 @@ func (h *Harness) build(ctx context.Context, assets string) (map[string]podrunne
 	return images, agent, nil
 }
 
-func (h *Harness) startClusters() error {
+func (h *Harness) startClusters(kratixCRDs controlplane.CRDSet) error {
 	started := time.Now()
 	var err error
-	h.Platform, err = controlplane.Start(controlplane.WithCRDs(controlplane.KratixCRDs, controlplane.TurnstileCRDs),
+	h.Platform, err = controlplane.Start(controlplane.WithCRDs(kratixCRDs, controlplane.TurnstileCRDs),
 		controlplane.WithControllerManager())
 	if err != nil {
 		return fmt.Errorf("starting the platform's control plane: %w", err)
@@ -179,24 +196,24 @@ func (h *Harness) startClusters() error {
 	return nil
 }
 
-func (h *Harness) startKratix(ctx context.Context, assets string) error {
+func (h *Harness) startKratix(ctx context.Context, dir string) error {
 	started := time.Now()
 	var err error
 	h.manager, err = kratix.StartManager(ctx, h.Client, kratix.ManagerOptions{
-		Binary: filepath.Join(assets, "kratix-manager"), Kubeconfig: h.Kubeconfig,
-		AdapterImage: AdapterImage, Dir: filepath.Join(h.Dir, "kratix"),
+		Binary: filepath.Join(dir, "kratix-manager"), Kubeconfig: h.Kubeconfig,
+		AdapterImage: AdapterImage, Dir: filepath.Join(h.Dir, "kratix"), StateStores: h.stateStores(),
 	})
 	if err != nil {
 		return err
 	}
-	h.step("started kratix-manager in %s", since(started))
+	h.step("started kratix-manager (%s) in %s", h.Kratix.Describe(), since(started))
 	return nil
 }
 
 // startSync creates the Destination and its state store, and syncs it to the Destination's
 // cluster as a GitOps agent would.
 func (h *Harness) startSync(ctx context.Context) error {
-	dest, err := kratix.CreateDestination(ctx, h.Client, h.Dynamic, DestinationName, filepath.Join(h.Dir, "state.git"))
+	dest, err := kratix.CreateDestination(ctx, h.Client, h.Dynamic, DestinationName, h.stateStores()[0])
 	if err != nil {
 		return err
 	}
@@ -229,6 +246,18 @@ func (h *Harness) startAgent(bin string) error {
 	}
 	h.step("started turnstile-agent on the Destination")
 	return nil
+}
+
+// stateStores are the Destination's state store: a bare repository, and the URL Kratix is given
+// for it. Current Kratix takes only https or ssh URLs, so it gets an https URL that the
+// manager's git config maps onto the repository; a real platform gives it its git server's.
+func (h *Harness) stateStores() []kratix.StateStore {
+	repo := filepath.Join(h.Dir, "state.git")
+	store := kratix.StateStore{Repo: repo, URL: "file://" + repo}
+	if h.Kratix == kratix.Current {
+		store.URL = "https://state-store.turnstile.invalid/" + DestinationName + ".git"
+	}
+	return []kratix.StateStore{store}
 }
 
 // Stop stops everything, in reverse order, and removes the harness's directory.

@@ -23,8 +23,8 @@ const AdapterImage = "ghcr.io/syntasso/kratix-platform-pipeline-adapter:harness"
 var pipelineImages = []string{"stage", "webapp-configure"}
 
 // buildImages builds the pipeline images and unpacks each into dir; the pipeline adapter maps
-// to the work-creator binary built with the control plane.
-func buildImages(ctx context.Context, module, assets, dir, repo, tag string) (map[string]podrunner.Image, error) {
+// to the work-creator binary in kratixDir, built with the control plane.
+func buildImages(ctx context.Context, module, kratixDir, dir, repo, tag string) (map[string]podrunner.Image, error) {
 	specs, err := image.LoadSpecs(filepath.Join(module, "images"))
 	if err != nil {
 		return nil, err
@@ -70,7 +70,7 @@ func buildImages(ctx context.Context, module, assets, dir, repo, tag string) (ma
 	}
 	images[AdapterImage] = podrunner.Image{
 		Root:  adapterRoot,
-		Binds: []podrunner.Mount{{Source: filepath.Join(assets, "pipeline-adapter"), Target: "/bin/pipeline-adapter", ReadOnly: true}},
+		Binds: []podrunner.Mount{{Source: filepath.Join(kratixDir, "pipeline-adapter"), Target: "/bin/pipeline-adapter", ReadOnly: true}},
 		UID:   image.NonRoot, GID: image.NonRoot,
 	}
 	return images, nil

@@ -34,7 +34,7 @@ const fieldManager = "turnstile-harness"
 const PromiseName = "webapp"
 
 // RenderPromise is the example Promise at an app version, rendered for this harness: the images
-// it built, and the stages in blocking mode (--wait=0), since this Kratix ignores retryAfter.
+// it built, and the stages in the mode this Kratix supports.
 func (h *Harness) RenderPromise(version string) ([]byte, error) {
 	data, err := os.ReadFile(filepath.Join(h.module, "promises", "webapp", "promise.yaml"))
 	if err != nil {
@@ -44,8 +44,19 @@ func (h *Harness) RenderPromise(version string) ([]byte, error) {
 		"__IMAGE_REPO__", h.ImageRepo,
 		"__IMAGE_TAG__", h.ImageTag,
 		"__WEBAPP_VERSION__", version,
-		"__TURNSTILE_WAIT__", "0",
+		"__TURNSTILE_WAIT__", h.StageWait(),
 	).Replace(string(data))), nil
+}
+
+// StageWait is how long a stage waits before handing back with retryAfter: with workflow-control
+// a short wait (longer than the example's 10s soak, which must fit in one run), so that waiting
+// requests do hand back and are re-run; without it 0, blocking,
+// since that Kratix would carry on past a stage that handed back.
+func (h *Harness) StageWait() string {
+	if h.Kratix.WorkflowControl() {
+		return "20s"
+	}
+	return "0"
 }
 
 // ApplyPromise applies the example Promise at an app version and waits until Kratix reports it

@@ -34,7 +34,8 @@ type Tracker struct {
 	lastFailed  map[string]time.Time
 }
 
-// Track samples every 200 ms until ctx ends.
+// Track samples every 200 ms until ctx ends. A version of "" tracks every version at once: its
+// MaxInFlight counts upgrades of any version, as the slots do.
 func (h *Harness) Track(ctx context.Context, version string) *Tracker {
 	t := &Tracker{Version: version, upgrades: map[string]*Upgrade{}, lastFailed: map[string]time.Time{}}
 	go func() {
@@ -61,7 +62,7 @@ func (t *Tracker) observe(now time.Time, items []unstructured.Unstructured) {
 	for _, u := range items {
 		st, _ := u.Object["status"].(map[string]any)
 		s, ok := rollout.StatusFrom(st)
-		if !ok || s.Version != t.Version {
+		if !ok || (t.Version != "" && s.Version != t.Version) {
 			continue
 		}
 		up := t.upgrades[u.GetName()]

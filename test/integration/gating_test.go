@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/kratix-turnstile/turnstile/pkg/health"
 	"github.com/kratix-turnstile/turnstile/pkg/rollout"
 	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
 	"github.com/kratix-turnstile/turnstile/test/patience"
@@ -167,6 +168,27 @@ var _ = ginkgo.Describe("the ratio gates", ginkgo.Label("area:turnstile", "area:
 		failFifth(ctx, 5, "unhealthy")
 		gomega.Expect(rolloutLease(ctx)[turnstile.AnnotationPauseReason]).To(gomega.ContainSubstring(
 			"but 5/5 = 100 % of the requests not yet upgraded are unhealthy too: suspect the checks or the environment"))
+	})
+
+	ginkgo.It("judge each request on its own records, not on another Promise's", func(ctx context.Context) {
+		for i := range 4 {
+			r := createRequest(ctx, ns, "done-"+strconv.Itoa(i), true, only())
+			// Kratix aggregates every record for namespace/name: cache's unhealthy one makes the
+			// request's state unhealthy, though its own (database's) says healthy.
+			st := rollout.Status{Phase: rollout.PhaseUpgraded, Version: "v2", Since: time.Now().Add(-time.Minute), Message: "upgraded"}
+			own := map[string]any{"state": "healthy", "lastRun": time.Now().Unix(), "source": map[string]any{"name": "own", "namespace": ns},
+				"details": health.Stamp{Promise: promiseName, RequestUID: string(r.GetUID()), Version: "v2"}.Apply(nil)}
+			foreign := map[string]any{"state": "unhealthy", "lastRun": time.Now().Unix(), "source": map[string]any{"name": "cache", "namespace": ns},
+				"details": health.Stamp{Promise: "cache", RequestUID: "another-uid", Version: "v9"}.Apply(nil)}
+			patchStatus(ctx, r, map[string]any{rollout.StatusKey: st.Map(),
+				"healthStatus": map[string]any{"state": "unhealthy", "healthRecords": []any{own, foreign}}})
+		}
+		fifth := createRequest(ctx, ns, "fifth", true, only())
+		runStage(ctx, "acquire", fifth, 0, stageOpts{slotNamespace: slotNS})
+		setHealth(ctx, fifth, "healthy", freshNow(), "v2")
+		s := runStage(ctx, "await", fifth, 0, awaitOpts())
+		gomega.Expect(s.stdout()).To(gomega.ContainSubstring("upgraded to v2"))
+		gomega.Expect(rolloutLease(ctx)).NotTo(gomega.HaveKey(turnstile.AnnotationPaused), "no request of the wave is unhealthy by its own records")
 	})
 
 	ginkgo.It("stay quiet below the minimum sample", func(ctx context.Context) {

@@ -209,6 +209,25 @@ var _ = ginkgo.Describe("the turnstile", ginkgo.Label("area:turnstile"), func() 
 		gomega.Expect(holderOf(ctx, slotNS, 0)).To(gomega.Equal(ns + "/waiter"))
 	})
 
+	ginkgo.It("lets the waiters behind the ticket of a deleted request go at once", ginkgo.SpecTimeout(patience.Scale(time.Minute)), func(ctx context.Context) {
+		opts := stageOpts{slotNamespace: slotNS}
+		holder := createRequest(ctx, ns, "holder", true, nil)
+		runStage(ctx, "acquire", holder, 0, opts)
+		// gone queues first and hands back (retryAfter), leaving its ticket; then it is deleted
+		// before its delete workflow could take the ticket out.
+		gone := createRequest(ctx, ns, "gone", true, nil)
+		runStage(ctx, "acquire", gone, 0, mergeOpts(opts, map[string]string{"TURNSTILE_WAIT": "1s", "TURNSTILE_RETRY_AFTER": "1s"}))
+		gomega.Expect(dyn().Resource(databases).Namespace(ns).Delete(ctx, "gone", metav1.DeleteOptions{})).To(gomega.Succeed())
+		next := createRequest(ctx, ns, "next", true, nil)
+		s := startStage(ctx, "acquire", next, opts)
+		gomega.Eventually(func() []coordinationv1.Lease { return leasesIn(ctx, slotNS, turnstile.RoleTicket) }).WithContext(ctx).Should(gomega.HaveLen(2))
+
+		upgrade(ctx, holder, opts)
+		// gone's ticket lasts 10 minutes: only following it lets next past it this soon.
+		gomega.Eventually(s.session).WithTimeout(patience.Scale(15 * time.Second)).Should(gexec.Exit(0))
+		gomega.Expect(holderOf(ctx, slotNS, 0)).To(gomega.Equal(ns + "/next"))
+	})
+
 	ginkgo.It("reclaims the slot of a holder that stopped renewing", ginkgo.SpecTimeout(patience.Scale(time.Minute)), func(ctx context.Context) {
 		opts := stageOpts{slotNamespace: slotNS, env: map[string]string{"TURNSTILE_LEASE_DURATION": "15s"}}
 		holder := createRequest(ctx, ns, "holder", true, nil)
@@ -263,3 +282,34 @@ var _ = ginkgo.Describe("the turnstile", ginkgo.Label("area:turnstile"), func() 
 		gomega.Expect(holderOf(ctx, slotNS, 0)).To(gomega.Equal(ns + "/req"))
 	})
 })
+
+var _ = ginkgo.Describe("the turnstile's Leases", ginkgo.Serial, ginkgo.Label("area:turnstile"), func() {
+	ginkgo.It("are owned by the Promise, so they go with it and a Promise created again starts clean", func(ctx context.Context) {
+		createPromise(ctx, "v2")
+		p, err := dyn().Resource(promises).Get(ctx, promiseName, metav1.GetOptions{})
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		slotNS, ns := env.Namespace("slots"), env.Namespace("requests")
+		opts := stageOpts{slotNamespace: slotNS}
+		holder := createRequest(ctx, ns, "holder", true, nil)
+		runStage(ctx, "acquire", holder, 0, opts)
+		waiter := createRequest(ctx, ns, "waiter", true, nil)
+		runStage(ctx, "acquire", waiter, 0, mergeOpts(opts, map[string]string{"TURNSTILE_WAIT": "1s", "TURNSTILE_RETRY_AFTER": "1s"}))
+		var leases []coordinationv1.Lease
+		for _, role := range []string{turnstile.RoleSlot, turnstile.RoleTicket, turnstile.RoleRollout} {
+			got := leasesIn(ctx, slotNS, role)
+			gomega.Expect(got).NotTo(gomega.BeEmpty(), "a %s Lease", role)
+			leases = append(leases, got...)
+		}
+		for _, l := range leases {
+			gomega.Expect(l.OwnerReferences).To(gomega.ConsistOf(gomega.And(
+				gomega.HaveField("Kind", "Promise"), gomega.HaveField("Name", promiseName), gomega.HaveField("UID", p.GetUID()),
+			)), "Lease %s", l.Name)
+		}
+	})
+})
+
+// mergeOpts is o with more environment.
+func mergeOpts(o stageOpts, env map[string]string) stageOpts {
+	o.env = mergeEnv(o.env, env)
+	return o
+}

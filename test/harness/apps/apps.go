@@ -53,8 +53,9 @@ type Apps struct {
 }
 
 type running struct {
-	app    App
-	server *http.Server
+	app      App
+	server   *http.Server
+	listener net.Listener
 }
 
 // Run serves the apps until ctx ends.
@@ -159,7 +160,7 @@ func (a *Apps) serveLocked(app App) error {
 			fmt.Fprintf(os.Stderr, "apps: serving %s: %v\n", key, err)
 		}
 	}()
-	a.apps[key] = &running{app: app, server: srv}
+	a.apps[key] = &running{app: app, server: srv, listener: lis}
 	return a.writeHostsLocked()
 }
 
@@ -176,7 +177,10 @@ func (a *Apps) remove(key string) {
 func (a *Apps) stopLocked(key string) {
 	if r, ok := a.apps[key]; ok && r.server != nil {
 		_ = r.server.Close()
-		r.server = nil
+		// Close only closes the listeners Serve has begun on: one its goroutine has not reached
+		// yet stays bound, and the restart's Listen on the same address would fail.
+		_ = r.listener.Close()
+		r.server, r.listener = nil, nil
 	}
 }
 

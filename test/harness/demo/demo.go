@@ -21,6 +21,7 @@ import (
 
 	"github.com/kratix-turnstile/turnstile/pkg/cli"
 	"github.com/kratix-turnstile/turnstile/test/harness"
+	"github.com/kratix-turnstile/turnstile/test/harness/kratix"
 )
 
 // Main runs the demo; ctx ends on Ctrl-C, and everything is stopped either way.
@@ -28,7 +29,13 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("turnstile-demo", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	logs := fs.String("logs", "", "keep the platform's logs (Kratix, pods, sync, agent) in this directory")
+	version := fs.String("kratix", string(kratix.Current), fmt.Sprintf("the Kratix to run: %q (workflow-control: waiting requests hand back with retryAfter) or %q (the 2025 one: waiting stages block)", kratix.Current, kratix.Pinned))
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	kv, err := kratix.ParseVersion(*version)
+	if err != nil {
+		fmt.Fprintf(stderr, "turnstile-demo: --kratix: %v\n", err)
 		return 2
 	}
 	if fs.NArg() > 0 {
@@ -36,8 +43,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	started := time.Now()
-	d := &demo{out: stdout, errOut: stderr, logs: *logs}
-	err := d.run(ctx)
+	d := &demo{out: stdout, errOut: stderr, logs: *logs, kratix: kv}
+	err = d.run(ctx)
 	if d.h != nil {
 		say(stdout, "Stopping the platform")
 		d.h.Stop()
@@ -58,13 +65,14 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 type demo struct {
 	out, errOut io.Writer
 	logs        string
+	kratix      kratix.Version
 	h           *harness.Harness
 }
 
 func (d *demo) run(ctx context.Context) error {
-	say(d.out, "Starting a Kratix platform on this machine: etcd, kube-apiserver, kube-controller-manager, kratix-manager, and a Destination (no Docker)")
+	say(d.out, "Starting a Kratix platform on this machine: etcd, kube-apiserver, kube-controller-manager, kratix-manager ("+d.kratix.Describe()+"), and a Destination (no Docker)")
 	var err error
-	if d.h, err = harness.Start(ctx, harness.Options{Progress: d.out, Dir: d.logs}); err != nil {
+	if d.h, err = harness.Start(ctx, harness.Options{Progress: d.out, Dir: d.logs, Kratix: d.kratix}); err != nil {
 		return err
 	}
 	h := d.h

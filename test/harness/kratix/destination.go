@@ -22,6 +22,14 @@ var (
 	destinations   = schema.GroupVersionResource{Group: "platform.kratix.io", Version: "v1alpha1", Resource: "destinations"}
 )
 
+// StateStore is a bare git repository on disk and the URL Kratix is given for it.
+type StateStore struct {
+	Repo string
+	// URL is file://Repo, or, for a Kratix that takes only https and ssh, an https URL that the
+	// manager's git config rewrites to the repository (ManagerOptions.StateStores).
+	URL string
+}
+
 // Destination is a Kratix Destination whose state store is a bare git repository on disk.
 type Destination struct {
 	Name string
@@ -29,9 +37,10 @@ type Destination struct {
 	Repo string
 }
 
-// CreateDestination creates a bare repository at repo, a GitStateStore for it (file://, with
-// the basic-auth secret Kratix insists on, holding nothing secret), and a Destination on it.
-func CreateDestination(ctx context.Context, client kubernetes.Interface, dyn dynamic.Interface, name, repo string) (Destination, error) {
+// CreateDestination creates the store's bare repository, a GitStateStore for it (with the
+// basic-auth secret Kratix insists on, holding nothing secret), and a Destination on it.
+func CreateDestination(ctx context.Context, client kubernetes.Interface, dyn dynamic.Interface, name string, store StateStore) (Destination, error) {
+	repo := store.Repo
 	if err := initRepo(ctx, repo); err != nil {
 		return Destination{}, err
 	}
@@ -42,15 +51,15 @@ func CreateDestination(ctx context.Context, client kubernetes.Interface, dyn dyn
 	if _, err := client.CoreV1().Secrets("default").Create(ctx, secret, metav1.CreateOptions{}); err != nil {
 		return Destination{}, fmt.Errorf("creating the state store's secret: %w", err)
 	}
-	store := &unstructured.Unstructured{Object: map[string]any{
+	gitStore := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "platform.kratix.io/v1alpha1", "kind": "GitStateStore",
 		"metadata": map[string]any{"name": name},
 		"spec": map[string]any{
-			"url": "file://" + repo, "branch": "main", "authMethod": "basicAuth",
+			"url": store.URL, "branch": "main", "authMethod": "basicAuth",
 			"secretRef": map[string]any{"name": secret.Name, "namespace": secret.Namespace},
 		},
 	}}
-	if _, err := dyn.Resource(gitStateStores).Create(ctx, store, metav1.CreateOptions{}); err != nil {
+	if _, err := dyn.Resource(gitStateStores).Create(ctx, gitStore, metav1.CreateOptions{}); err != nil {
 		return Destination{}, fmt.Errorf("creating GitStateStore %s: %w", name, err)
 	}
 	dest := &unstructured.Unstructured{Object: map[string]any{

@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -46,8 +47,11 @@ type ManagerOptions struct {
 	Kubeconfig string
 	// AdapterImage is PIPELINE_ADAPTER_IMG: the image Kratix names for its own containers.
 	AdapterImage string
-	// Dir holds the manager's TMPDIR, certificates and log.
+	// Dir holds the manager's TMPDIR, certificates, git config and log.
 	Dir string
+	// StateStores whose URL is not file:// are mapped onto their repositories by the git
+	// config the manager's git runs with.
+	StateStores []StateStore
 }
 
 // StartManager starts the manager and waits until it is ready.
@@ -90,7 +94,15 @@ func StartManager(ctx context.Context, client kubernetes.Interface, o ManagerOpt
 		fmt.Sprintf("--pprof-bind-address=127.0.0.1:%d", ports[2]),
 		"--metrics-secure=false",
 	)
-	cmd.Env = append(os.Environ(), "TMPDIR="+tmp, "KUBECONFIG="+o.Kubeconfig, "PIPELINE_ADAPTER_IMG="+o.AdapterImage)
+	gitConfig, err := writeGitConfig(o.Dir, o.StateStores)
+	if err != nil {
+		m.Stop()
+		return nil, err
+	}
+	// Kratix runs git with HOME=/dev/null, so the config is named by GIT_CONFIG_GLOBAL, which
+	// its git inherits.
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp, "KUBECONFIG="+o.Kubeconfig, "PIPELINE_ADAPTER_IMG="+o.AdapterImage,
+		"GIT_CONFIG_GLOBAL="+gitConfig)
 	if m.proc, err = controlplane.StartProcess(cmd, filepath.Join(o.Dir, "kratix-manager.log")); err != nil {
 		m.Stop()
 		return nil, err
@@ -121,6 +133,21 @@ func (m *Manager) Stop() {
 		_ = m.proc.Stop(10 * time.Second)
 	}
 	_ = unix.Unmount(m.certs, unix.MNT_DETACH)
+}
+
+// writeGitConfig writes a git config that rewrites each store's URL to its repository.
+func writeGitConfig(dir string, stores []StateStore) (string, error) {
+	var b strings.Builder
+	for _, s := range stores {
+		if !strings.HasPrefix(s.URL, "file://") {
+			fmt.Fprintf(&b, "[url %q]\n\tinsteadOf = %s\n", "file://"+s.Repo, s.URL)
+		}
+	}
+	path := filepath.Join(dir, "gitconfig")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		return "", fmt.Errorf("writing the manager's git config: %w", err)
+	}
+	return path, nil
 }
 
 func ensureNamespace(ctx context.Context, client kubernetes.Interface, name string) error {

@@ -181,9 +181,24 @@ func fieldValue(pod *corev1.Pod, e corev1.EnvVar) (string, error) {
 		return string(pod.UID), nil
 	case "spec.serviceAccountName":
 		return pod.Spec.ServiceAccountName, nil
-	default:
-		return "", fmt.Errorf("env %s: field %s is not supported", e.Name, e.ValueFrom.FieldRef.FieldPath)
 	}
+	// Current Kratix sets its trace context from the pod's annotations; a kubelet gives "" for
+	// one that is absent, as here.
+	for prefix, values := range map[string]map[string]string{"metadata.annotations": pod.Annotations, "metadata.labels": pod.Labels} {
+		if key, ok := subscript(e.ValueFrom.FieldRef.FieldPath, prefix); ok {
+			return values[key], nil
+		}
+	}
+	return "", fmt.Errorf("env %s: field %s is not supported", e.Name, e.ValueFrom.FieldRef.FieldPath)
+}
+
+// subscript reads KEY from a field path PREFIX['KEY'].
+func subscript(path, prefix string) (string, bool) {
+	rest, ok := strings.CutPrefix(path, prefix+"['")
+	if !ok {
+		return "", false
+	}
+	return strings.CutSuffix(rest, "']")
 }
 
 // ParseUser reads an image config's user, "uid" or "uid:gid" (numeric only: no /etc/passwd lookup).

@@ -58,7 +58,23 @@ type Runner struct {
 
 	mu      sync.Mutex
 	running map[types.UID]context.CancelFunc
+	runs    []Run
 	wg      sync.WaitGroup
+}
+
+// Run is one pod the runner ran: when it started and when its last container ended (zero while
+// it runs). What a test counts: how often a pipeline ran, how long its pods stayed alive.
+type Run struct {
+	Namespace, Name string
+	Labels          map[string]string
+	Started, Ended  time.Time
+}
+
+// Runs are the pods run so far, in the order they started.
+func (r *Runner) Runs() []Run {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Run(nil), r.runs...)
 }
 
 // Run runs pods until ctx ends, then stops the containers still running and waits for them.
@@ -112,11 +128,16 @@ func (r *Runner) observe(ctx context.Context, obj any) {
 	}
 	podCtx, cancel := context.WithCancel(ctx)
 	r.running[pod.UID] = cancel
+	r.runs = append(r.runs, Run{Namespace: pod.Namespace, Name: pod.Name, Labels: pod.Labels, Started: time.Now()})
+	run := len(r.runs) - 1
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
 		defer cancel()
 		r.runPod(podCtx, pod.DeepCopy())
+		r.mu.Lock()
+		r.runs[run].Ended = time.Now()
+		r.mu.Unlock()
 	}()
 }
 

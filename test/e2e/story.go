@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/onsi/ginkgo/v2"
@@ -49,8 +50,9 @@ var _ = ginkgo.Describe("a Promise upgrade on real Kratix", ginkgo.Ordered, func
 	}, ginkgo.NodeTimeout(patience.Scale(4*time.Minute)))
 
 	var v2 *harness.Tracker
+	var v2Began time.Time
 	ginkgo.It("upgrades to v2 one request at a time and pauses on chat's unhealthy v2", func(ctx context.Context) {
-		v2 = h.Track(trackCtx, "v2")
+		v2, v2Began = h.Track(trackCtx, "v2"), time.Now()
 		gomega.Expect(h.ApplyPromise(ctx, "v2")).To(gomega.Succeed())
 
 		gomega.Expect(h.WaitForRequests(ctx, patience.Scale(3*time.Minute), harness.AtPhase("v2", "Failed"), "chat")).To(gomega.Succeed())
@@ -75,6 +77,11 @@ var _ = ginkgo.Describe("a Promise upgrade on real Kratix", ginkgo.Ordered, func
 		ups := v2.Upgrades()
 		gomega.Expect(ups).To(gomega.HaveLen(len(harness.Requests) - len(behind)))
 		gomega.Expect(ups[len(ups)-1].Name).To(gomega.Equal("chat"), "the rollout stopped at chat")
+		if version.Bindings() {
+			// An SKE UpgradeRun that drives bindings waits on this condition: it must not read
+			// chat's upgrade as done while Turnstile holds it.
+			gomega.Expect(upgradeSucceeded(ctx, "chat")).NotTo(gomega.Equal("True"), "chat's ResourceBinding shows the upgrade in progress")
+		}
 	}, ginkgo.NodeTimeout(patience.Scale(4*time.Minute)))
 
 	ginkgo.It("lets the rollout complete once chat is healed", func(ctx context.Context) {
@@ -98,6 +105,32 @@ var _ = ginkgo.Describe("a Promise upgrade on real Kratix", ginkgo.Ordered, func
 		}
 	}, ginkgo.NodeTimeout(patience.Scale(4*time.Minute)))
 
+	ginkgo.It("keeps waiting requests' pods only as long as the mode needs", func() {
+		acquire := h.PipelineStats("turnstile-acquire", v2Began)
+		runs := 0
+		for _, n := range acquire.Runs {
+			runs = max(runs, n)
+		}
+		ginkgo.AddReportEntry("waiting pods", fmt.Sprintf("%s, --wait=%s: at most %d acquire pods alive at once, the longest for %s; a request's acquire ran up to %d time(s) (%v)",
+			version.Describe(), h.StageWait(), acquire.Peak, acquire.Longest.Round(time.Second), runs, acquire.Runs), ginkgo.ReportEntryVisibilityAlways)
+		if !version.WorkflowControl() {
+			return
+		}
+		wait, err := time.ParseDuration(h.StageWait())
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gomega.Expect(runs).To(gomega.BeNumerically(">", 1), "a waiting request handed back with retryAfter and Kratix ran its acquire again")
+		gomega.Expect(acquire.Longest).To(gomega.BeNumerically("<", wait+patience.Scale(30*time.Second)),
+			"no acquire pod stayed alive much beyond --wait: waiting requests hand back instead of holding a pod")
+	})
+
+	if version.Bindings() {
+		ginkgo.It("rolls the first upgrade back, v2 to v1, through the turnstile: bindings moved, one at a time, canary first", func(ctx context.Context) {
+			expectRollback(ctx, trackCtx, "v2", "v1", harness.Requests, true)
+		}, ginkgo.NodeTimeout(patience.Scale(5*time.Minute)))
+	}
+
+	// survivors are the requests left after the holder's deletion.
+	var survivors []string
 	ginkgo.It("moves on when the request holding the slot is deleted mid-upgrade", func(ctx context.Context) {
 		v3 := h.Track(trackCtx, "v3")
 		gomega.Expect(h.ApplyPromise(ctx, "v3")).To(gomega.Succeed())
@@ -135,5 +168,44 @@ var _ = ginkgo.Describe("a Promise upgrade on real Kratix", ginkgo.Ordered, func
 				gomega.Expect(u.Began).To(gomega.BeTemporally(">", deleted), "%s upgraded after the deleted holder, not beside it", u.Name)
 			}
 		}
+		survivors = rest
 	}, ginkgo.NodeTimeout(patience.Scale(5*time.Minute)))
+
+	if version.Bindings() {
+		ginkgo.It("rolls a later upgrade back, v3 to the version before it, through the turnstile", func(ctx context.Context) {
+			// v3 followed the rollback to v1, so v1 is the version before it. The canary was the
+			// holder deleted above, so no canary is left to go first.
+			expectRollback(ctx, trackCtx, "v3", "v1", survivors, false)
+		}, ginkgo.NodeTimeout(patience.Scale(5*time.Minute)))
+
+		ginkgo.It("ends right when the Promise changes while a request's await is running", func(ctx context.Context) {
+			// Current Kratix lets a running workflow finish on a Promise update (kratix#818) and
+			// re-runs the request afterwards: the v4 holder keeps its slot until its own verdict,
+			// and nobody upgrades beside it.
+			anyVersion, v5 := h.Track(trackCtx, ""), h.Track(trackCtx, "v5")
+			v4Began := time.Now()
+			gomega.Expect(h.ApplyPromise(ctx, "v4")).To(gomega.Succeed())
+			// A request upgrading to v4 whose await pod is running.
+			gomega.Eventually(func() string {
+				for _, r := range h.Runner.Runs() {
+					name := r.Labels["kratix.io/resource-name"]
+					if r.Labels["kratix.io/pipeline-name"] == "turnstile-await" && r.Started.After(v4Began) && r.Ended.IsZero() &&
+						harness.AtPhase("v4", "Upgrading")(get(ctx, name)) {
+						return name
+					}
+				}
+				return ""
+			}).WithTimeout(patience.Scale(2 * time.Minute)).WithPolling(100 * time.Millisecond).ShouldNot(gomega.BeEmpty())
+			gomega.Expect(h.ApplyPromise(ctx, "v5")).To(gomega.Succeed())
+			gomega.Expect(h.WaitForRequests(ctx, patience.Scale(4*time.Minute), harness.AtPhase("v5", "Upgraded"), survivors...)).To(gomega.Succeed())
+			want := map[string]string{}
+			for _, r := range survivors {
+				want[r] = "v5"
+			}
+			gomega.Eventually(h.AppVersions).WithTimeout(patience.Scale(30 * time.Second)).Should(gomega.Equal(want))
+			time.Sleep(time.Second) // one more sample for the trackers
+			gomega.Expect(anyVersion.MaxInFlight()).To(gomega.Equal(1), "never more than one request upgrading, of either version")
+			gomega.Expect(names(v5.Upgrades())).To(gomega.ConsistOf(survivors))
+		}, ginkgo.NodeTimeout(patience.Scale(6*time.Minute)))
+	}
 })

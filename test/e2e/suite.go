@@ -1,0 +1,55 @@
+// Package e2e is the end-to-end suite: the example Promise on a real Kratix platform (see
+// test/harness), upgraded through Turnstile, in a sandbox of its own. It runs once on each Kratix
+// the harness has, from test/e2e/current and test/e2e/pinned; specs that need what only current
+// Kratix has (workflow-control, ResourceBindings) run on that one.
+package e2e
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/onsi/ginkgo/v2"
+	"github.com/onsi/gomega"
+
+	"github.com/kratix-turnstile/turnstile/test/harness"
+	"github.com/kratix-turnstile/turnstile/test/harness/kratix"
+	"github.com/kratix-turnstile/turnstile/test/harness/reexec"
+	"github.com/kratix-turnstile/turnstile/test/harness/sandbox"
+	"github.com/kratix-turnstile/turnstile/test/patience"
+)
+
+// Main is a suite package's TestMain: the harness runs in a sandbox.
+func Main(m *testing.M) {
+	if reexec.Init() {
+		return
+	}
+	os.Exit(sandbox.Run(m.Run))
+}
+
+// Run runs the suite on one Kratix.
+func Run(t *testing.T, v kratix.Version) {
+	version = v
+	gomega.RegisterFailHandler(ginkgo.Fail)
+	// An Eventually without a bound of its own waits long enough for a loaded machine.
+	gomega.SetDefaultEventuallyTimeout(patience.Scale(10 * time.Second))
+	ginkgo.RunSpecs(t, "End to end: Turnstile on "+v.Describe())
+}
+
+var (
+	h       *harness.Harness
+	version kratix.Version
+)
+
+var _ = ginkgo.BeforeSuite(func(ctx context.Context) {
+	var err error
+	// E2E_KEEP names a directory to keep the harness's logs in, for reading after a failure.
+	keep := os.Getenv("E2E_KEEP")
+	if keep != "" {
+		keep += "/" + string(version)
+	}
+	h, err = harness.Start(ctx, harness.Options{Progress: ginkgo.GinkgoWriter, Dir: keep, Kratix: version})
+	gomega.Expect(err).NotTo(gomega.HaveOccurred())
+	ginkgo.DeferCleanup(h.Stop)
+}, ginkgo.NodeTimeout(patience.Scale(5*time.Minute)))
