@@ -72,14 +72,19 @@ if ! stamped "$KRATIX_CURRENT_DIR" "$current_stamp_want"; then
     url="https://github.com/syntasso/kratix/archive/$KRATIX_CURRENT_COMMIT.tar.gz"
     echo "control plane: fetching Kratix ${KRATIX_CURRENT_COMMIT:0:12} from $url"
     tarball=$scratch/kratix.tar.gz
-    curl -fsSL --retry 3 -o "$tarball" "$url"
+    if ! curl -fsSL --retry 3 -o "$tarball" "$url"; then
+      echo "provision-control-plane: could not fetch Kratix's source from $url; put that tarball at $KRATIX_CURRENT_TARBALL and run again" >&2
+      exit 1
+    fi
   fi
   src=$scratch/kratix-src
   mkdir -p "$src"
-  tar -xzf "$tarball" -C "$src" --strip-components=1
-  got=$(source_sum "$src")
+  got=unreadable
+  if tar -xzf "$tarball" -C "$src" --strip-components=1; then
+    got=$(source_sum "$src")
+  fi
   if [[ "$got" != "$KRATIX_CURRENT_SOURCE_SHA256" ]]; then
-    echo "provision-control-plane: Kratix source in $tarball has checksum $got, want $KRATIX_CURRENT_SOURCE_SHA256" >&2
+    echo "provision-control-plane: the Kratix source in $tarball has checksum $got, want $KRATIX_CURRENT_SOURCE_SHA256 (commit ${KRATIX_CURRENT_COMMIT:0:12}); remove it to fetch it again" >&2
     exit 1
   fi
   rel=${KRATIX_CURRENT_DIR#"$CONTROL_PLANE_DIR"/}

@@ -81,7 +81,15 @@ func runAcquire(ctx context.Context, cmd *command, out io.Writer, f *acquireFlag
 		r.out.printf("dry run for %s: no slot taken", req)
 		return nil
 	}
-	r.releaseRollbackPin(ctx)
+	if released, msg := r.releaseRollbackPin(ctx); released {
+		// This run is at the pinned revision: hand back, so that none of its later pipelines
+		// runs. Kratix runs the request again at once for the moved binding, at the new
+		// version, through the turnstile; retryAfter is only the fallback.
+		if err := r.write(report{Phase: rollout.PhaseWaiting, Since: r.clock.Now(), Message: msg}); err != nil {
+			return err
+		}
+		return r.pipe.WriteRetryAfter(f.retryAfter, msg)
+	}
 	target, err := r.targetVersion(ctx, f.target)
 	if err != nil {
 		return err
@@ -115,14 +123,16 @@ func runAcquire(ctx context.Context, cmd *command, out io.Writer, f *acquireFlag
 		waitCtx, cancel = context.WithTimeout(ctx, f.wait)
 	}
 	defer cancel()
-	queued := false
+	var published *turnstile.Wait
 	grant, err := r.turn.Acquire(waitCtx, req, turnstile.AcquireOptions{Target: target, ApprovalWaves: f.approvalWaves,
 		Expected: expected, Grace: f.waveGrace, OnWait: func(w turnstile.Wait) {
 			r.out.printf("%s", w.Message())
-			if !queued {
-				queued = true
+			if published == nil {
 				r.events.emit(ctx, corev1.EventTypeNormal, "WaitingForSlot", w.Message())
+			} else if !w.Worth(*published) {
+				return
 			}
+			published = &w
 			// Kratix writes status.yaml only when the pipeline ends: a request waiting in the
 			// queue shows its place live, or its status would still claim the old version.
 			since := w.Arrival

@@ -218,6 +218,9 @@ func setup(flags *pflag.FlagSet, out io.Writer, stageName string, f *slotFlags, 
 // read: the Leases then outlive it, which costs a clean start if it is created again, not the
 // upgrade under way, so the stage says so and goes on.
 func (r *run) promiseOwner() *metav1.OwnerReference {
+	if r.env.Action == "delete" {
+		return nil // it only takes its request out, and has no need to read the Promise
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), kube.TransientBudget)
 	defer cancel()
 	p, err := r.dynamic.Resource(promisesGVR).Get(ctx, r.env.Promise, metav1.GetOptions{})
@@ -225,7 +228,9 @@ func (r *run) promiseOwner() *metav1.OwnerReference {
 		r.out.printf("the turnstile's Leases will outlive Promise %s: %s", r.env.Promise, oneLine(explain(err).Error()))
 		return nil
 	}
-	return metav1.NewControllerRef(p, promisesGVR.GroupVersion().WithKind("Promise"))
+	// Not a controller reference, and not blocking the Promise's deletion: clusters that enforce
+	// owner-reference permissions would ask for rights on the Promise's finalizers for that.
+	return &metav1.OwnerReference{APIVersion: promisesGVR.GroupVersion().String(), Kind: "Promise", Name: p.GetName(), UID: p.GetUID()}
 }
 
 // restConfig is the pod's in-cluster config, or $KUBECONFIG when run outside a cluster.

@@ -73,5 +73,8 @@ func (a *awaiting) member(u unstructured.Unstructured, now time.Time) rollout.Me
 	if began {
 		f.Since, f.Version = st.Since, a.target
 	}
-	return rollout.Member{Unhealthy: health.Observe(hs, present, f, now).Bad, Upgraded: began, Failed: began && st.Phase == rollout.PhaseFailed}
+	// A failed upgrade counts as unhealthy whatever its records say now: its status's since is
+	// the verdict's time, which the records that failed it predate.
+	failed := began && st.Phase == rollout.PhaseFailed
+	return rollout.Member{Unhealthy: failed || health.Observe(hs, present, f, now).Bad, Upgraded: began, Failed: failed}
 }

@@ -2,6 +2,7 @@ package turnstile
 
 import (
 	"fmt"
+	"math/bits"
 	"slices"
 	"strings"
 	"time"
@@ -87,6 +88,27 @@ func (w Wait) Message() string {
 		msg += "; slots held by " + strings.Join(held, ", ")
 	}
 	return msg
+}
+
+// Worth says whether w is worth publishing to the request's status, the last published being
+// last: what holds it back changed (blocked or not, the reason, a holder's upgrade failing or
+// recovering), or its place moved past a power of two (1st, 2nd, 4th, 8th, ...). A waiter that
+// arrives at place p so writes its status about log2(p) times however many handoffs pass it,
+// rather than once a handoff (with N waiters, N² writes a rollout, each waking Kratix's
+// reconciler), while its status still says roughly where it stands. Its log has every change.
+func (w Wait) Worth(last Wait) bool {
+	if w.Blocked != last.Blocked || w.Reason != last.Reason || w.stuck() != last.stuck() {
+		return true
+	}
+	// Forward past the 1st, 2nd, 4th, 8th place; back only past twice as far as last said (a
+	// burst of arrivals sorts itself out in the first second, and is not worth a write each).
+	mark, lastMark := bits.Len(uint(w.Position)), bits.Len(uint(last.Position))
+	return mark < lastMark || mark > lastMark+1
+}
+
+// stuck says whether a holder's upgrade failed: the rollout is paused on it.
+func (w Wait) stuck() bool {
+	return slices.ContainsFunc(w.Holders, func(s Slot) bool { return s.Phase == PhaseFailed })
 }
 
 // Expected is a request of the Promise that has not begun its upgrade to the target yet, as

@@ -278,3 +278,59 @@ func TestArrived(t *testing.T) {
 		})
 	}
 }
+
+func TestWaitWorth(t *testing.T) {
+	a, b := request("a", 1), request("b", 1)
+	upgrading := Slot{Request: a.Key(), Phase: PhaseUpgrading}
+	failed := Slot{Request: a.Key(), Phase: PhaseFailed}
+	tests := []struct {
+		name       string
+		last, next Wait
+		want       bool
+	}{
+		{"another handoff, same power of two (6th to 5th)", Wait{Position: 5, Holders: []Slot{upgrading}}, Wait{Position: 4, Holders: []Slot{{Request: b.Key()}}}, false},
+		{"crossing a power of two (5th to 4th)", Wait{Position: 4}, Wait{Position: 3}, true},
+		{"crossing to first", Wait{Position: 1}, Wait{Position: 0}, true},
+		{"second to second", Wait{Position: 1}, Wait{Position: 1}, false},
+		{"back a little in a burst of arrivals (5th to 9th)", Wait{Position: 4}, Wait{Position: 8}, false},
+		{"back more than twice as far (5th to 17th)", Wait{Position: 4}, Wait{Position: 16}, true},
+		{"paused", Wait{Position: 3}, Wait{Position: 3, Blocked: true, Reason: "rollout paused"}, true},
+		{"another reason", Wait{Blocked: true, Reason: "rollout paused: a"}, Wait{Blocked: true, Reason: "rollout paused: b"}, true},
+		{"a holder's upgrade failed", Wait{Position: 9, Holders: []Slot{upgrading}}, Wait{Position: 9, Holders: []Slot{failed}}, true},
+		{"and recovered", Wait{Position: 9, Holders: []Slot{failed}}, Wait{Position: 9, Holders: []Slot{upgrading}}, true},
+	}
+	for _, tt := range tests {
+		if got := tt.next.Worth(tt.last); got != tt.want {
+			t.Errorf("%s: Worth = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	// From the 1000th place to the first, one handoff at a time: about log2(1000) publishes.
+	last, publishes := Wait{Position: 999}, 1
+	for p := 998; p >= 0; p-- {
+		if w := (Wait{Position: p}); w.Worth(last) {
+			last, publishes = w, publishes+1
+		}
+	}
+	if publishes > 11 {
+		t.Errorf("a waiter from the 1000th place publishes %d times, want at most log2(1000)+1", publishes)
+	}
+}
+
+func TestFront(t *testing.T) {
+	me, gone, old, c, d := request("me", 1), request("gone", 1), request("old", 1), request("c", 1), request("d", 1)
+	leases := []*coordinationv1.Lease{
+		lease(RolloutName("db"), RoleRollout, nil, t0, t0, map[string]string{AnnotationAborted: "v1"}),
+		ticketLease(gone, t0.Add(-4*time.Second), t0),
+		lease(TicketName("db", old), RoleTicket, &old, t0.Add(-3*time.Second), t0, map[string]string{AnnotationVersion: "v1"}),
+		ticketLease(c, t0.Add(-2*time.Second), t0), ticketLease(d, t0.Add(-time.Second), t0), ticketLease(me, t0, t0),
+	}
+	view := NewView("db", 1, leases)
+	var got []string
+	for _, tk := range view.Front(t0, me, 1, map[types.UID]HolderStatus{gone.UID: {Gone: true}}) {
+		got = append(got, tk.Request)
+	}
+	// gone and old will not be served, so the one slot's worth of front reaches past them to c.
+	if want := []string{gone.Key(), old.Key(), c.Key()}; !slices.Equal(got, want) {
+		t.Errorf("Front = %v, want %v", got, want)
+	}
+}

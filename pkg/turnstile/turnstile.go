@@ -165,7 +165,15 @@ func (t *Turnstile) Acquire(ctx context.Context, req Request, opts AcquireOption
 			}
 			return nil, fmt.Errorf("%s: %w", req.Key(), ErrRequestGone)
 		}
-		holders.follow(view.Slots, view.Front(now, req, t.cfg.Slots), req)
+		// Only the waiters next in line follow the holders and the tickets ahead: a freed slot
+		// goes to them. Following from further back would cost every waiter a watch per
+		// handoff. The others still decide as followers, so an expired slot whose holder they
+		// have not heard from is never free to them.
+		if !reported || last.Position <= t.cfg.Slots {
+			holders.follow(view.Slots, view.Front(now, req, t.cfg.Slots, holders.statuses()), req)
+		} else {
+			holders.follow(nil, nil, req)
+		}
 		tr, err := t.turn(ctx, a, view, now, holders.statuses(), t.cfg.Holders != nil)
 		switch {
 		case err != nil:
@@ -181,9 +189,31 @@ func (t *Turnstile) Acquire(ctx context.Context, req Request, opts AcquireOption
 				opts.OnWait(tr.wait)
 			}
 		}
+		if err := t.pace(ctx, last.Position); err != nil {
+			return nil, t.waitEnded(ctx, last, err)
+		}
 		if err := w.next(ctx, t.cfg.Clock, earliest(tr.recheck, now.Add(t.cfg.LeaseDuration/3))); err != nil {
 			return nil, t.waitEnded(ctx, last, err)
 		}
+	}
+}
+
+// pace holds back a waiter far from the front before it looks again, so the changes meanwhile
+// are taken in one turn: with N waiters every handoff changes the view of all of them, and
+// deciding on each change costs the fleet N turns a handoff. The pause grows with the places
+// between it and the next free slot (PacePerPlace each, at most MaxPace), so it has still
+// looked again before it can be next; the waiters next in line never pause. Only how soon a
+// waiter sees the queue move changes, never what it may take.
+func (t *Turnstile) pace(ctx context.Context, position int) error {
+	ahead := position - t.cfg.Slots
+	if ahead <= 0 {
+		return nil
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.cfg.Clock.After(min(MaxPace, time.Duration(ahead)*PacePerPlace)):
+		return nil
 	}
 }
 
@@ -287,6 +317,14 @@ func (t *Turnstile) turn(ctx context.Context, a *acquiring, view View, now time.
 	}
 	return out, nil
 }
+
+// PacePerPlace and MaxPace bound how long a waiter far from the front lets changes gather
+// before it looks again (see pace). 10 ms a place: a handoff is rarely faster than that, so a
+// waiter has looked again before the places between it and the front are gone.
+const (
+	PacePerPlace = 10 * time.Millisecond
+	MaxPace      = time.Second
+)
 
 // ErrRequestGone is returned by Acquire when the request was deleted, or is being deleted,
 // while it waited: it has left the queue.

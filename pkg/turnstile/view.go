@@ -232,16 +232,22 @@ func (v View) Queue(now time.Time) []Ticket {
 	return q
 }
 
-// Front is the first n tickets of the queue other than req's: those that stand between it and
-// the next free slots.
-func (v View) Front(now time.Time, req Request, n int) []Ticket {
+// Front is the tickets of the queue, other than req's, that stand between it and the next n
+// free slots: the first n that may still be served, and any before them that will not (known
+// gone, or of an aborted version), which stay followed so that they stay known.
+func (v View) Front(now time.Time, req Request, n int, known map[types.UID]HolderStatus) []Ticket {
 	var out []Ticket
+	counted := 0
 	for _, t := range v.Queue(now) {
-		if len(out) == n {
+		if counted == n {
 			break
 		}
-		if t.UID != req.UID {
-			out = append(out, t)
+		if t.UID == req.UID {
+			continue
+		}
+		out = append(out, t)
+		if st := known[t.UID]; !st.Gone && !st.Deleting && (v.Rollout.AbortedVersion == "" || t.Version != v.Rollout.AbortedVersion) {
+			counted++
 		}
 	}
 	return out

@@ -40,7 +40,10 @@ func TestMain(m *testing.M) {
 // controlPlane starts one control plane for the benchmarks that need it, on first use.
 func controlPlane(b *testing.B) *controlplane.ControlPlane {
 	b.Helper()
-	cpOnce.Do(func() { cp, cpErr = controlplane.Start() })
+	// The fleet's requests are of the integration specs' kind.
+	cpOnce.Do(func() {
+		cp, cpErr = controlplane.Start(controlplane.WithCRDs(controlplane.CRDDir("test", "../integration/testdata/crds")))
+	})
 	if cpErr != nil {
 		b.Fatal(cpErr)
 	}

@@ -1,0 +1,123 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"k8s.io/client-go/kubernetes"
+)
+
+// metrics are the apiserver's counters of interest, by series: name and labels.
+type metrics map[string]series
+
+type series struct {
+	name   string
+	labels map[string]string
+	value  float64
+}
+
+// scrapeAPIServer reads the apiserver's /metrics: its requests and the watch events it sent.
+func scrapeAPIServer(ctx context.Context, client kubernetes.Interface) (metrics, error) {
+	raw, err := client.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading the apiserver's metrics: %w", err)
+	}
+	out := metrics{}
+	s := bufio.NewScanner(bytes.NewReader(raw))
+	s.Buffer(make([]byte, 1<<20), 1<<20)
+	for s.Scan() {
+		line := s.Text()
+		if !strings.HasPrefix(line, "apiserver_request_total{") && !strings.HasPrefix(line, "apiserver_watch_events_total{") {
+			continue
+		}
+		key, value, ok := strings.Cut(line, "} ")
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+		if err != nil {
+			continue
+		}
+		name, labels, _ := strings.Cut(key, "{")
+		sr := series{name: name, labels: map[string]string{}, value: v}
+		for _, pair := range strings.Split(labels, ",") {
+			if k, v, ok := strings.Cut(pair, "="); ok {
+				sr.labels[k] = strings.Trim(v, `"`)
+			}
+		}
+		out[key] = sr
+	}
+	return out, s.Err()
+}
+
+// minus is what the counters grew by since before.
+func (m metrics) minus(before metrics) metrics {
+	out := metrics{}
+	for k, s := range m {
+		s.value -= before[k].value
+		out[k] = s
+	}
+	return out
+}
+
+// requests counts the API requests of a verb on a resource and subresource that succeeded: a
+// create that lost a race (409) wrote nothing.
+func (m metrics) requests(verb, resource, subresource string) float64 {
+	var n float64
+	for _, s := range m {
+		if s.name == "apiserver_request_total" && s.labels["verb"] == verb && s.labels["resource"] == resource &&
+			s.labels["subresource"] == subresource && strings.HasPrefix(s.labels["code"], "2") {
+			n += s.value
+		}
+	}
+	return n
+}
+
+// watchEvents counts the watch events sent about Leases and requests.
+func (m metrics) watchEvents() float64 {
+	var n float64
+	for _, s := range m {
+		if s.name == "apiserver_watch_events_total" {
+			n += s.value
+		}
+	}
+	return n
+}
+
+// summary lists the requests by verb and resource, most first.
+func (m metrics) summary() string {
+	counts := map[string]float64{}
+	for _, s := range m {
+		if s.name == "apiserver_request_total" && s.value > 0 {
+			k := s.labels["verb"] + " " + s.labels["resource"]
+			if s.labels["subresource"] != "" {
+				k += "/" + s.labels["subresource"]
+			}
+			counts[k] += s.value
+		}
+	}
+	keys := make([]string, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return counts[keys[i]] > counts[keys[j]] })
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %.0f", k, counts[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func mustJSON(v any) []byte {
+	data, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return data
+}
