@@ -165,11 +165,12 @@ func (t *Turnstile) Acquire(ctx context.Context, req Request, opts AcquireOption
 			}
 			return nil, fmt.Errorf("%s: %w", req.Key(), ErrRequestGone)
 		}
-		// Only the waiters next in line follow the holders and the tickets ahead: a freed slot
-		// goes to them. Following from further back would cost every waiter a watch per
-		// handoff. The others still decide as followers, so an expired slot whose holder they
-		// have not heard from is never free to them.
-		if !reported || last.Position <= t.cfg.Slots {
+		// Only the first two in line follow the holders and the tickets ahead: the first
+		// reclaims a slot whose holder is gone, the second steps past a first that is gone
+		// itself. Following from further back would cost every waiter watches per handoff. The
+		// others still decide as followers, so an expired slot whose holder they have not
+		// heard from is never free to them: they leave it to the first.
+		if !reported || last.Position <= 1 {
 			holders.follow(view.Slots, view.Front(now, req, t.cfg.Slots, holders.statuses()), req)
 		} else {
 			holders.follow(nil, nil, req)
