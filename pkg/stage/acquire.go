@@ -132,7 +132,6 @@ func runAcquire(ctx context.Context, cmd *command, out io.Writer, f *acquireFlag
 			} else if !w.Worth(*published) {
 				return
 			}
-			published = &w
 			// Kratix writes status.yaml only when the pipeline ends: a request waiting in the
 			// queue shows its place live, or its status would still claim the old version.
 			since := w.Arrival
@@ -141,7 +140,9 @@ func runAcquire(ctx context.Context, cmd *command, out io.Writer, f *acquireFlag
 			}
 			if err := r.publish(report{Phase: rollout.PhaseWaiting, Version: target, Position: w.Position + 1, Since: since, Message: w.Message()}); err != nil {
 				r.out.printf("%s", oneLine(err.Error()))
+				return // the next change tries again
 			}
+			published = &w
 		}})
 	if errors.Is(err, turnstile.ErrRequestGone) {
 		r.out.printf("%s is being deleted: it left the queue", req)

@@ -334,3 +334,22 @@ func TestFront(t *testing.T) {
 		t.Errorf("Front = %v, want %v", got, want)
 	}
 }
+
+func TestOpen(t *testing.T) {
+	a := request("a", 1)
+	tests := []struct {
+		name   string
+		leases []*coordinationv1.Lease
+		want   bool
+	}{
+		{"no slot Lease yet: free", nil, true},
+		{"held and renewed", []*coordinationv1.Lease{slotLease(0, &a, t0, PhaseUpgrading)}, false},
+		{"held, lease expired", []*coordinationv1.Lease{slotLease(0, &a, t0.Add(-2*time.Minute), PhaseUpgrading)}, true},
+		{"released", []*coordinationv1.Lease{slotLease(0, nil, t0, "")}, true},
+	}
+	for _, tt := range tests {
+		if got := NewView("db", 1, tt.leases).Open(t0); got != tt.want {
+			t.Errorf("%s: Open = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

@@ -155,6 +155,10 @@ func (t *Turnstile) Acquire(ctx context.Context, req Request, opts AcquireOption
 	var (
 		last     Wait
 		reported bool
+		// position is the place last decided, -1 before the first decision; openSince when a
+		// slot was first seen open (free or expired) and still is.
+		position  = -1
+		openSince time.Time
 	)
 	for {
 		now := t.cfg.Clock.Now()
@@ -165,12 +169,21 @@ func (t *Turnstile) Acquire(ctx context.Context, req Request, opts AcquireOption
 			}
 			return nil, fmt.Errorf("%s: %w", req.Key(), ErrRequestGone)
 		}
-		// Only the first two in line follow the holders and the tickets ahead: the first
-		// reclaims a slot whose holder is gone, the second steps past a first that is gone
-		// itself. Following from further back would cost every waiter watches per handoff. The
-		// others still decide as followers, so an expired slot whose holder they have not
-		// heard from is never free to them: they leave it to the first.
-		if !reported || last.Position <= 1 {
+		// Only the waiters a freed slot would go to follow the holders and the tickets ahead
+		// (to reclaim a slot whose holder is gone, to step past a ticket whose request is), and
+		// everyone once a slot has stood open and untaken for StallGrace, which is when tickets
+		// ahead may be dead. Following from further back would cost every waiter watches per
+		// handoff. The others still decide as followers, so an expired slot whose holder they
+		// have not heard from is never free to them.
+		switch open := view.Open(now); {
+		case !open:
+			openSince = time.Time{}
+		case openSince.IsZero():
+			openSince = now
+		}
+		stalled := !openSince.IsZero() && !now.Before(openSince.Add(StallGrace))
+		following := position < 0 || position <= t.cfg.Slots || stalled
+		if following {
 			holders.follow(view.Slots, view.Front(now, req, t.cfg.Slots, holders.statuses()), req)
 		} else {
 			holders.follow(nil, nil, req)
@@ -184,6 +197,10 @@ func (t *Turnstile) Acquire(ctx context.Context, req Request, opts AcquireOption
 		case tr.again:
 			continue
 		}
+		position = tr.wait.Position
+		if !following && position <= t.cfg.Slots {
+			continue // it reached the front in this turn: decide again, following
+		}
 		if !reported || tr.wait.Position != last.Position || tr.wait.Message() != last.Message() {
 			last, reported = tr.wait, true
 			if opts.OnWait != nil {
@@ -193,7 +210,11 @@ func (t *Turnstile) Acquire(ctx context.Context, req Request, opts AcquireOption
 		if err := t.pace(ctx, last.Position); err != nil {
 			return nil, t.waitEnded(ctx, last, err)
 		}
-		if err := w.next(ctx, t.cfg.Clock, earliest(tr.recheck, now.Add(t.cfg.LeaseDuration/3))); err != nil {
+		wake := earliest(tr.recheck, now.Add(t.cfg.LeaseDuration/3))
+		if !following && !openSince.IsZero() {
+			wake = earliest(wake, openSince.Add(StallGrace))
+		}
+		if err := w.next(ctx, t.cfg.Clock, wake); err != nil {
 			return nil, t.waitEnded(ctx, last, err)
 		}
 	}
@@ -326,6 +347,11 @@ const (
 	PacePerPlace = 10 * time.Millisecond
 	MaxPace      = time.Second
 )
+
+// StallGrace is how long a slot may stand open before every waiter follows the requests ahead
+// of it: a freed slot is normally taken within milliseconds, so one still open after a second
+// may have dead tickets, or a dead holder, in front of it.
+const StallGrace = time.Second
 
 // ErrRequestGone is returned by Acquire when the request was deleted, or is being deleted,
 // while it waited: it has left the queue.

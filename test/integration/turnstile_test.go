@@ -209,21 +209,24 @@ var _ = ginkgo.Describe("the turnstile", ginkgo.Label("area:turnstile"), func() 
 		gomega.Expect(holderOf(ctx, slotNS, 0)).To(gomega.Equal(ns + "/waiter"))
 	})
 
-	ginkgo.It("lets the waiters behind the ticket of a deleted request go at once", ginkgo.SpecTimeout(patience.Scale(time.Minute)), func(ctx context.Context) {
+	ginkgo.It("lets the waiters behind the tickets of deleted requests go at once", ginkgo.SpecTimeout(patience.Scale(time.Minute)), func(ctx context.Context) {
 		opts := stageOpts{slotNamespace: slotNS}
 		holder := createRequest(ctx, ns, "holder", true, nil)
 		runStage(ctx, "acquire", holder, 0, opts)
-		// gone queues first and hands back (retryAfter), leaving its ticket; then it is deleted
-		// before its delete workflow could take the ticket out.
-		gone := createRequest(ctx, ns, "gone", true, nil)
-		runStage(ctx, "acquire", gone, 0, mergeOpts(opts, map[string]string{"TURNSTILE_WAIT": "1s", "TURNSTILE_RETRY_AFTER": "1s"}))
-		gomega.Expect(dyn().Resource(databases).Namespace(ns).Delete(ctx, "gone", metav1.DeleteOptions{})).To(gomega.Succeed())
+		// Two requests queue first and hand back (retryAfter), leaving their tickets; then they
+		// are deleted before their delete workflows could take the tickets out. next is third,
+		// further back than the waiters that follow the requests ahead.
+		for _, name := range []string{"gone-1", "gone-2"} {
+			gone := createRequest(ctx, ns, name, true, nil)
+			runStage(ctx, "acquire", gone, 0, mergeOpts(opts, map[string]string{"TURNSTILE_WAIT": "1s", "TURNSTILE_RETRY_AFTER": "1s"}))
+			gomega.Expect(dyn().Resource(databases).Namespace(ns).Delete(ctx, name, metav1.DeleteOptions{})).To(gomega.Succeed())
+		}
 		next := createRequest(ctx, ns, "next", true, nil)
 		s := startStage(ctx, "acquire", next, opts)
-		gomega.Eventually(func() []coordinationv1.Lease { return leasesIn(ctx, slotNS, turnstile.RoleTicket) }).WithContext(ctx).Should(gomega.HaveLen(2))
+		gomega.Eventually(func() []coordinationv1.Lease { return leasesIn(ctx, slotNS, turnstile.RoleTicket) }).WithContext(ctx).Should(gomega.HaveLen(3))
 
 		upgrade(ctx, holder, opts)
-		// gone's ticket lasts 10 minutes: only following it lets next past it this soon.
+		// The dead tickets last 10 minutes: only following them lets next past them this soon.
 		gomega.Eventually(s.session).WithTimeout(patience.Scale(15 * time.Second)).Should(gexec.Exit(0))
 		gomega.Expect(holderOf(ctx, slotNS, 0)).To(gomega.Equal(ns + "/next"))
 	})
