@@ -335,21 +335,27 @@ func TestFront(t *testing.T) {
 	}
 }
 
-func TestOpen(t *testing.T) {
+func TestOpenSlots(t *testing.T) {
 	a := request("a", 1)
-	tests := []struct {
+	held, released := slotLease(0, &a, t0, PhaseUpgrading), slotLease(0, nil, t0, "")
+	released.ResourceVersion = "7"
+	expired := slotLease(0, &a, t0.Add(-2*time.Minute), PhaseUpgrading)
+	open := openSlots{}
+	steps := []struct {
 		name   string
 		leases []*coordinationv1.Lease
-		want   bool
+		at     time.Time
+		want   time.Time
 	}{
-		{"no slot Lease yet: free", nil, true},
-		{"held and renewed", []*coordinationv1.Lease{slotLease(0, &a, t0, PhaseUpgrading)}, false},
-		{"held, lease expired", []*coordinationv1.Lease{slotLease(0, &a, t0.Add(-2*time.Minute), PhaseUpgrading)}, true},
-		{"released", []*coordinationv1.Lease{slotLease(0, nil, t0, "")}, true},
+		{"no slot Lease yet: open", nil, t0, t0},
+		{"still open a second later", nil, t0.Add(time.Second), t0},
+		{"taken", []*coordinationv1.Lease{held}, t0.Add(2 * time.Second), time.Time{}},
+		{"released: a new opening", []*coordinationv1.Lease{released}, t0.Add(3 * time.Second), t0.Add(3 * time.Second)},
+		{"expired: another", []*coordinationv1.Lease{expired}, t0.Add(4 * time.Second), t0.Add(4 * time.Second)},
 	}
-	for _, tt := range tests {
-		if got := NewView("db", 1, tt.leases).Open(t0); got != tt.want {
-			t.Errorf("%s: Open = %v, want %v", tt.name, got, tt.want)
+	for _, st := range steps {
+		if got := open.see(NewView("db", 1, st.leases), st.at); !got.Equal(st.want) {
+			t.Errorf("%s: open since %v, want %v", st.name, got, st.want)
 		}
 	}
 }

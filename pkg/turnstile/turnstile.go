@@ -155,10 +155,9 @@ func (t *Turnstile) Acquire(ctx context.Context, req Request, opts AcquireOption
 	var (
 		last     Wait
 		reported bool
-		// position is the place last decided, -1 before the first decision; openSince when a
-		// slot was first seen open (free or expired) and still is.
-		position  = -1
-		openSince time.Time
+		// position is the place last decided, -1 before the first decision.
+		position = -1
+		open     = openSlots{}
 	)
 	for {
 		now := t.cfg.Clock.Now()
@@ -175,14 +174,11 @@ func (t *Turnstile) Acquire(ctx context.Context, req Request, opts AcquireOption
 		// ahead may be dead. Following from further back would cost every waiter watches per
 		// handoff. The others still decide as followers, so an expired slot whose holder they
 		// have not heard from is never free to them.
-		switch open := view.Open(now); {
-		case !open:
-			openSince = time.Time{}
-		case openSince.IsZero():
-			openSince = now
+		var stalledAt time.Time // when a slot open now will have stood open for StallGrace
+		if since := open.see(view, now); !since.IsZero() {
+			stalledAt = since.Add(StallGrace)
 		}
-		stalled := !openSince.IsZero() && !now.Before(openSince.Add(StallGrace))
-		following := position < 0 || position <= t.cfg.Slots || stalled
+		following := position < 0 || position <= t.cfg.Slots || (!stalledAt.IsZero() && !now.Before(stalledAt))
 		if following {
 			holders.follow(view.Slots, view.Front(now, req, t.cfg.Slots, holders.statuses()), req)
 		} else {
@@ -211,8 +207,8 @@ func (t *Turnstile) Acquire(ctx context.Context, req Request, opts AcquireOption
 			return nil, t.waitEnded(ctx, last, err)
 		}
 		wake := earliest(tr.recheck, now.Add(t.cfg.LeaseDuration/3))
-		if !following && !openSince.IsZero() {
-			wake = earliest(wake, openSince.Add(StallGrace))
+		if !following && !stalledAt.IsZero() {
+			wake = earliest(wake, stalledAt)
 		}
 		if err := w.next(ctx, t.cfg.Clock, wake); err != nil {
 			return nil, t.waitEnded(ctx, last, err)
@@ -237,6 +233,41 @@ func (t *Turnstile) pace(ctx context.Context, position int) error {
 	case <-t.cfg.Clock.After(min(MaxPace, time.Duration(ahead)*PacePerPlace)):
 		return nil
 	}
+}
+
+// openSlots remembers since when each slot, as last written, has been seen open (free or
+// expired). A slot is keyed by its Lease's version too: one taken and freed again between two
+// looks is a new opening, not a long one.
+type openSlots map[string]time.Time
+
+// see notes the slots open in view at now, and returns since when the longest-open one has
+// been (zero if none is).
+func (o openSlots) see(view View, now time.Time) time.Time {
+	seen := map[string]bool{}
+	var oldest time.Time
+	for _, s := range view.Slots {
+		if s.Held() && !s.Expired(now) {
+			continue
+		}
+		key := s.Name
+		if s.Lease != nil {
+			key += "@" + s.Lease.ResourceVersion
+		}
+		seen[key] = true
+		since, ok := o[key]
+		if !ok {
+			since, o[key] = now, now
+		}
+		if oldest.IsZero() || since.Before(oldest) {
+			oldest = since
+		}
+	}
+	for k := range o {
+		if !seen[k] {
+			delete(o, k)
+		}
+	}
+	return oldest
 }
 
 // acquiring is what one Acquire call carries from one turn of its loop to the next.

@@ -232,12 +232,6 @@ func (v View) Queue(now time.Time) []Ticket {
 	return q
 }
 
-// Open says whether a slot is free or expired at now: in the normal course it is taken at once,
-// so one that stays open may have dead tickets, or a dead holder, in front of it.
-func (v View) Open(now time.Time) bool {
-	return slices.ContainsFunc(v.Slots, func(s Slot) bool { return !s.Held() || s.Expired(now) })
-}
-
 // Front is the tickets of the queue, other than req's, that stand between it and the next n
 // free slots: the first n that may still be served, and any before them that will not (known
 // gone, or of an aborted version), which stay followed so that they stay known.
