@@ -72,10 +72,7 @@ func (s *stageWaiter) acquire(ctx context.Context, f *fleet, req turnstile.Reque
 		"KRATIX_CRD_PLURAL=" + databases.Resource, "KRATIX_CLUSTER_SCOPED=false", "KUBECONFIG=" + s.kubeconfig,
 		"TURNSTILE_KRATIX_DIR=" + kratix, "TURNSTILE_SLOT_NAMESPACE=" + f.ns, "TURNSTILE_TARGET_VERSION=v2",
 		"TURNSTILE_SLOTS=" + strconv.Itoa(f.slots), "TURNSTILE_WAIT=" + f.mode.wait.String(),
-		"TURNSTILE_RETRY_AFTER=" + f.mode.retryAfter.String(), "TURNSTILE_WAVE_GRACE=0", "HOME=" + s.dir,
-	}
-	if f.mode.wait == 0 {
-		cmd.Env = append(cmd.Env, "TURNSTILE_WAIT=0", "TURNSTILE_RETRY_AFTER=30s")
+		"TURNSTILE_RETRY_AFTER=" + max(f.mode.retryAfter, time.Second).String(), "TURNSTILE_WAVE_GRACE=0", "HOME=" + s.dir,
 	}
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
