@@ -23,7 +23,8 @@ done
 kind get clusters 2>/dev/null | grep -qx "$cluster" || { echo "kind-demo: no kind cluster $cluster: run make kind-up" >&2; exit 1; }
 
 scratch=$(mktemp -d)
-trap 'rm -rf "$scratch"' EXIT
+dashboard=
+trap '[[ -z "$dashboard" ]] || kill "$dashboard" 2>/dev/null; rm -rf "$scratch"' EXIT
 
 promise() { # promise APP_VERSION: the example Promise, rendered
   sed -e "s#__IMAGE_REPO__#$repo#g" -e "s#__IMAGE_TAG__#$version#g" \
@@ -45,6 +46,16 @@ KUBECONFIG="$scratch/platform.kubeconfig" kubectl config use-context platform >/
 k -n turnstile-system create secret generic turnstile-agent-platform --from-file=kubeconfig="$scratch/platform.kubeconfig" \
   --dry-run=client -o yaml | k apply -f -
 k -n turnstile-system rollout status deployment/turnstile-agent --timeout=3m
+
+say "Installing the observer ($repo/observer:$version): rollout metrics and page in the cluster"
+k kustomize "$root/config/observer" | sed "s#$repo/observer:v[^ ]*#$repo/observer:$version#" | k apply -f -
+k apply -f "$root/promises/webapp/observer-role.yaml"
+k -n turnstile-system rollout status deployment/turnstile-observer --timeout=3m
+echo "in the cluster: kubectl -n turnstile-system port-forward svc/turnstile-observer 3100"
+# The same page from this machine, with your kubeconfig, for the length of the demo.
+"$plugin" --context "$context" dashboard --port 3101 >"$scratch/dashboard.log" 2>&1 &
+dashboard=$!
+echo "watch the rollout live: http://127.0.0.1:3101/"
 
 say "Publishing the webapp Promise at v1, with five requests"
 promise v1 | k apply -f -

@@ -1,3 +1,7 @@
+// Package cli is kubectl-turnstile, the operator's plugin: where a Promise's rollout stands
+// (status, dashboard), and the levers to steer it (pause, resume, approve, skip, abort, rollback).
+// It reads and writes only the request objects and the Leases in the slot namespace, and stays
+// free of kratix-go and controller-runtime.
 package cli
 
 import (
@@ -11,7 +15,6 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/dynamic"
@@ -20,6 +23,7 @@ import (
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/utils/clock"
 
+	"github.com/kratix-turnstile/turnstile/pkg/report"
 	"github.com/kratix-turnstile/turnstile/pkg/rollout"
 	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
 	"github.com/kratix-turnstile/turnstile/pkg/version"
@@ -88,7 +92,7 @@ func NewRoot(stdout, stderr io.Writer, clk clock.PassiveClock) *cobra.Command {
 	root.PersistentFlags().StringVar(&e.slotNamespace, "slot-namespace", turnstile.DefaultNamespace, "namespace of the turnstile's Leases")
 	root.PersistentFlags().IntVar(&e.slots, "slots", 1, "the Promise's number of slots (as its acquire stage sets it)")
 	root.AddCommand(newStatusCommand(e), newPauseCommand(e), newResumeCommand(e), newAbortCommand(e),
-		newApproveCommand(e), newSkipCommand(e), newRollbackCommand(e))
+		newApproveCommand(e), newSkipCommand(e), newRollbackCommand(e), newDashboardCommand(e))
 	return root
 }
 
@@ -150,20 +154,7 @@ func requestsOf(ctx context.Context, c *clients, promise string) (schema.GroupVe
 	if err != nil {
 		return schema.GroupVersionResource{}, "", fmt.Errorf("reading Promise %s: %w", promise, err)
 	}
-	group, _, _ := unstructured.NestedString(p.Object, "spec", "api", "spec", "group")
-	plural, _, _ := unstructured.NestedString(p.Object, "spec", "api", "spec", "names", "plural")
-	versions, _, _ := unstructured.NestedSlice(p.Object, "spec", "api", "spec", "versions")
-	ver := ""
-	for _, v := range versions {
-		m, _ := v.(map[string]any)
-		if name, _ := m["name"].(string); name != "" && (ver == "" || m["storage"] == true) {
-			ver = name
-		}
-	}
-	if group == "" || plural == "" || ver == "" {
-		return schema.GroupVersionResource{}, "", fmt.Errorf("the Promise %s has no API (spec.api): it offers no resource requests", promise)
-	}
-	return schema.GroupVersionResource{Group: group, Version: ver, Resource: plural}, p.GetLabels()["kratix.io/promise-version"], nil
+	return report.API(p)
 }
 
 // operator names who is at the keyboard, for the record: the user the apiserver sees.

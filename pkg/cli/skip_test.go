@@ -17,6 +17,7 @@ import (
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 
+	"github.com/kratix-turnstile/turnstile/pkg/report"
 	"github.com/kratix-turnstile/turnstile/pkg/rollout"
 	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
 )
@@ -86,7 +87,7 @@ func TestSkipNamesTheVersionAndStatusShowsSkipped(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rep := buildReport("db", view, []unstructured.Unstructured{*web}, 1)
+			rep := report.Build("db", view, []unstructured.Unstructured{*web}, 1, time.Now())
 			if got := rep.Rows[0].Phase; got != rollout.PhaseSkipped {
 				t.Errorf("status lists the skipped request as %s", got)
 			}
@@ -109,6 +110,7 @@ func TestFlagsOutOfRange(t *testing.T) {
 		{[]string{"status", "db", "--slots=0"}, "error: --slots must be between 1 and 1000 (as the acquire stage's), got 0"},
 		{[]string{"pause", "db", "--slots=5000"}, "error: --slots must be between 1 and 1000"},
 		{[]string{"status", "db", "--timeout=-1s"}, "error: --timeout must not be negative (0 waits for ever), got -1s"},
+		{[]string{"dashboard", "--port=70000"}, "error: --port must be between 0 and 65535, got 70000"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

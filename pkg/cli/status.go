@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/kratix-turnstile/turnstile/pkg/report"
 	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
 )
 
@@ -72,23 +73,17 @@ func runStatus(ctx context.Context, e *env, f *statusFlags, args []string, out i
 		ctx, cancel = context.WithTimeout(ctx, f.timeout)
 		defer cancel()
 	}
-	var last string
+	show := newDisplay(out, f.output, f.watch)
 	for {
 		rep, rv, err := e.report(ctx, c, ts, promise, gvr, declared)
 		if err != nil {
 			return err
 		}
-		if shown := render(rep, f.output, e.clock.Now()); shown != last {
-			last = shown
-			if f.watch && f.output == "table" {
-				fmt.Fprintln(out, strings.Repeat("─", 72))
-			}
-			fmt.Fprint(out, shown)
-		}
+		show(rep, e.clock.Now())
 		switch rep.Outcome() {
-		case Done:
+		case report.Done:
 			return nil
-		case Halted:
+		case report.Halted:
 			return &exitError{code: 1}
 		}
 		if !f.watch {
@@ -103,32 +98,22 @@ func runStatus(ctx context.Context, e *env, f *statusFlags, args []string, out i
 	}
 }
 
-func render(rep Report, output string, now time.Time) string {
-	var b strings.Builder
-	if output == "json" {
-		_ = rep.writeJSON(&b)
-	} else {
-		_ = rep.writeTable(&b, now)
-	}
-	return b.String()
-}
-
 // report reads the rollout once, and the resource versions to watch from.
-func (e *env) report(ctx context.Context, c *clients, ts *turnstile.Turnstile, promise string, gvr schema.GroupVersionResource, declared string) (Report, [2]string, error) {
+func (e *env) report(ctx context.Context, c *clients, ts *turnstile.Turnstile, promise string, gvr schema.GroupVersionResource, declared string) (report.Report, [2]string, error) {
 	list, err := c.dynamic.Resource(gvr).Namespace(e.requestNamespace()).List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return Report{}, [2]string{}, fmt.Errorf("listing the requests of %s: %w", promise, err)
+		return report.Report{}, [2]string{}, fmt.Errorf("listing the requests of %s: %w", promise, err)
 	}
 	leases, err := c.leases.Leases(e.slotNamespace).List(ctx, metav1.ListOptions{LabelSelector: turnstile.LabelPromise + "=" + promise})
 	if err != nil {
-		return Report{}, [2]string{}, fmt.Errorf("reading the turnstile of %s: %w", promise, err)
+		return report.Report{}, [2]string{}, fmt.Errorf("reading the turnstile of %s: %w", promise, err)
 	}
 	ptrs := make([]*coordinationv1.Lease, len(leases.Items))
 	for i := range leases.Items {
 		ptrs[i] = &leases.Items[i]
 	}
 	view := turnstile.NewView(promise, e.slots, ptrs)
-	return buildReport(promise, withDeclared(view, declared), list.Items, e.slots), [2]string{list.GetResourceVersion(), leases.ResourceVersion}, nil
+	return report.Build(promise, report.WithDeclared(view, declared), list.Items, e.slots, e.clock.Now()), [2]string{list.GetResourceVersion(), leases.ResourceVersion}, nil
 }
 
 // waitForChange blocks until a request of the Promise or a Lease of its turnstile changes.

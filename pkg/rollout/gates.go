@@ -3,6 +3,7 @@ package rollout
 import (
 	"fmt"
 	"math"
+	"strings"
 )
 
 // Gates pause a rollout when too many of the requests upgraded in the current wave went wrong.
@@ -65,9 +66,9 @@ func (g Gates) Judge(wave []Member, baseline []Member) Verdict {
 	v := Verdict{}
 	switch {
 	case ratio(failed, upgraded) > g.MaxFailed:
-		v = Verdict{Tripped: true, Gate: "failed-ratio", Reason: describe("failed-ratio", failed, upgraded, g.MaxFailed)}
+		v = Verdict{Tripped: true, Gate: GateFailedRatio, Reason: describe(GateFailedRatio, failed, upgraded, g.MaxFailed)}
 	case ratio(unhealthy, upgraded) > g.MaxUnhealthy:
-		v = Verdict{Tripped: true, Gate: "unhealthy-ratio", Reason: describe("unhealthy-ratio", unhealthy, upgraded, g.MaxUnhealthy)}
+		v = Verdict{Tripped: true, Gate: GateUnhealthyRatio, Reason: describe(GateUnhealthyRatio, unhealthy, upgraded, g.MaxUnhealthy)}
 	default:
 		return Verdict{}
 	}
@@ -89,6 +90,26 @@ func (g Gates) Judge(wave []Member, baseline []Member) Verdict {
 			v.Reason, sick, untouched, percent(ratio(sick, untouched)))
 	}
 	return v
+}
+
+// The gates, by the names verdicts and pause reasons give them.
+const (
+	GateFailedRatio    = "failed-ratio"
+	GateUnhealthyRatio = "unhealthy-ratio"
+)
+
+// PauseReason is the reason a rollout is paused with when a gate trips in a wave.
+func PauseReason(wave int, v Verdict) string { return fmt.Sprintf("wave %d: %s", wave, v.Reason) }
+
+// TrippedGate is the gate a pause reason written by PauseReason names, or "" for a pause of
+// any other kind (an operator's, say).
+func TrippedGate(reason string) string {
+	if _, after, ok := strings.Cut(reason, ": "); ok && strings.HasPrefix(reason, "wave ") {
+		if f := strings.Fields(after); len(f) > 0 && (f[0] == GateFailedRatio || f[0] == GateUnhealthyRatio) {
+			return f[0]
+		}
+	}
+	return ""
 }
 
 func ratio(n, of int) float64 { return float64(n) / float64(of) }

@@ -55,3 +55,22 @@ func TestJudge(t *testing.T) {
 		})
 	}
 }
+
+func TestTrippedGate(t *testing.T) {
+	tripped := Verdict{Tripped: true, Gate: GateUnhealthyRatio, Reason: describe(GateUnhealthyRatio, 2, 4, 0.1)}
+	tests := []struct {
+		reason string
+		want   string
+	}{
+		{PauseReason(1, tripped), GateUnhealthyRatio},
+		{PauseReason(0, Verdict{Tripped: true, Gate: GateFailedRatio, Reason: describe(GateFailedRatio, 1, 1, 0)}), GateFailedRatio},
+		{"maintenance window", ""},
+		{"wave 1: looks odd", ""},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		if got := TrippedGate(tt.reason); got != tt.want {
+			t.Errorf("TrippedGate(%q) = %q, want %q", tt.reason, got, tt.want)
+		}
+	}
+}

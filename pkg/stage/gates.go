@@ -2,7 +2,6 @@ package stage
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -51,7 +50,7 @@ func (a *awaiting) judgeGates(ctx context.Context, phase string) {
 	if err == nil && view.Rollout.Paused {
 		return // already paused: the first gate to trip gave the reason
 	}
-	reason := fmt.Sprintf("wave %d: %s", a.request.Wave, v.Reason)
+	reason := rollout.PauseReason(a.request.Wave, v)
 	if err := a.turn.Pause(ctx, reason, "turnstile-await ("+a.request.Key()+")"); err != nil {
 		a.out.printf("gate tripped but could not pause the rollout: %s", oneLine(err.Error()))
 		return

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kratix-turnstile/turnstile/test/harness"
 	"github.com/kratix-turnstile/turnstile/test/patience"
+	"github.com/kratix-turnstile/turnstile/test/scrape"
 )
 
 func get(ctx context.Context, name string) *unstructured.Unstructured {
@@ -51,8 +52,12 @@ var _ = ginkgo.Describe("a Promise upgrade on real Kratix", ginkgo.Ordered, func
 
 	var v2 *harness.Tracker
 	var v2Began time.Time
+	var observed string
 	ginkgo.It("upgrades to v2 one request at a time and pauses on chat's unhealthy v2", func(ctx context.Context) {
 		v2, v2Began = h.Track(trackCtx, "v2"), time.Now()
+		var err error
+		observed, err = h.Observe(trackCtx, "127.0.0.1:0")
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
 		gomega.Expect(h.ApplyPromise(ctx, "v2")).To(gomega.Succeed())
 
 		gomega.Expect(h.WaitForRequests(ctx, patience.Scale(3*time.Minute), harness.AtPhase("v2", "Failed"), "chat")).To(gomega.Succeed())
@@ -104,6 +109,30 @@ var _ = ginkgo.Describe("a Promise upgrade on real Kratix", ginkgo.Ordered, func
 			}
 		}
 	}, ginkgo.NodeTimeout(patience.Scale(4*time.Minute)))
+
+	ginkgo.It("exports the rollout's metrics: every request upgraded, each upgrade timed, chat's unhealthy hold", func() {
+		m, err := scrape.Get(observed + "metrics")
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		p := "promise=" + harness.PromiseName
+		ginkgo.AddReportEntry("metrics", fmt.Sprintf("slot waits %v (sum %.1fs), upgrades %v (sum %.1fs), unhealthy holds %v (sum %.1fs), handoffs %v (sum %.2fs), gate trips %v",
+			m.Value("turnstile_slot_wait_seconds_count", p), m.Value("turnstile_slot_wait_seconds_sum", p),
+			m.Value("turnstile_upgrade_duration_seconds_count", p), m.Value("turnstile_upgrade_duration_seconds_sum", p),
+			m.Value("turnstile_unhealthy_hold_seconds_count", p), m.Value("turnstile_unhealthy_hold_seconds_sum", p),
+			m.Value("turnstile_handoff_gap_seconds_count", p), m.Value("turnstile_handoff_gap_seconds_sum", p),
+			m.Value("turnstile_gate_trips_total", p)), ginkgo.ReportEntryVisibilityAlways)
+		n := float64(len(harness.Requests))
+		gomega.Expect(m.Value("turnstile_requests", p, "version=v2", "phase=Upgraded")).To(gomega.Equal(n))
+		gomega.Expect(m.Value("turnstile_requests", p, "version=v2", "phase=Waiting")).To(gomega.BeZero())
+		gomega.Expect(m.Value("turnstile_rollout_progress_ratio", p, "version=v2")).To(gomega.Equal(1.0))
+		gomega.Expect(m.Value("turnstile_queue_depth", p)).To(gomega.BeZero())
+		gomega.Expect(m.Value("turnstile_slots_held", p)).To(gomega.BeZero())
+		gomega.Expect(m.Value("turnstile_rollout_paused", p)).To(gomega.BeZero())
+		gomega.Expect(m.Value("turnstile_upgrade_duration_seconds_count", p)).To(gomega.Equal(n), "one upgrade timed per request, slot taken to released")
+		gomega.Expect(m.Value("turnstile_slot_wait_seconds_count", p)).To(gomega.BeNumerically(">=", 1), "the requests behind chat waited")
+		gomega.Expect(m.Value("turnstile_handoff_gap_seconds_count", p)).To(gomega.BeNumerically(">=", 1))
+		gomega.Expect(m.Value("turnstile_unhealthy_hold_seconds_count", p)).To(gomega.BeNumerically(">=", 1), "chat held its slot while unhealthy")
+		gomega.Expect(m.Value("turnstile_unhealthy_hold_seconds_sum", p)).To(gomega.BeNumerically(">", 5), "chat held its slot unhealthy until it was healed")
+	})
 
 	ginkgo.It("keeps waiting requests' pods only as long as the mode needs", func() {
 		acquire := h.PipelineStats("turnstile-acquire", v2Began)

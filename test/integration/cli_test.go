@@ -72,6 +72,39 @@ func withStatus(ctx context.Context, obj *unstructured.Unstructured, st rollout.
 	patchStatus(ctx, obj, status)
 }
 
+// goldenRollout puts a Promise's rollout from v1 to v2 five minutes in, in ns and slotNS:
+// db-a (a canary) upgraded, db-b upgrading with a health record from before its upgrade, db-c
+// and db-d in line, db-e not reached yet.
+func goldenRollout(ctx context.Context, ns, slotNS string) map[string]*unstructured.Unstructured {
+	ginkgo.GinkgoHelper()
+	reqs := map[string]*unstructured.Unstructured{}
+	for _, name := range []string{"db-a", "db-b", "db-c", "db-d", "db-e"} {
+		var labels map[string]string
+		if name == "db-a" {
+			labels = map[string]string{turnstile.WaveKey: "0"}
+		}
+		reqs[name] = createRequest(ctx, ns, name, true, labels)
+	}
+	putLease(ctx, slotNS, turnstile.RolloutName(promiseName), turnstile.RoleRollout, "", time.Time{},
+		map[string]string{turnstile.AnnotationTarget: "v2", turnstile.AnnotationPrevious: "v1", turnstile.AnnotationApprovalWaves: "2,3"})
+	putLease(ctx, slotNS, turnstile.SlotName(promiseName, 0), turnstile.RoleSlot, "test.turnstile.io/Database/"+ns+"/db-b", t0.Add(3*time.Minute),
+		map[string]string{turnstile.AnnotationUID: string(reqs["db-b"].GetUID()), turnstile.AnnotationRequest: ns + "/db-b",
+			turnstile.AnnotationVersion: "v2", turnstile.AnnotationPhase: turnstile.PhaseUpgrading, turnstile.AnnotationWave: "1"})
+	for i, name := range []string{"db-c", "db-d"} {
+		r := turnstile.Request{Kind: "Database", Namespace: ns, Name: name, UID: reqs[name].GetUID()}
+		r.Group = "test.turnstile.io"
+		putLease(ctx, slotNS, turnstile.TicketName(promiseName, r), turnstile.RoleTicket, r.Identity(), t0.Add(time.Duration(i+1)*time.Minute),
+			map[string]string{turnstile.AnnotationUID: string(r.UID), turnstile.AnnotationRequest: ns + "/" + name, turnstile.AnnotationWave: "1"})
+		withStatus(ctx, reqs[name], rollout.Status{Phase: rollout.PhaseWaiting, Version: "v2", Position: i + 1, Since: t0.Add(time.Duration(i+1) * time.Minute),
+			Message: "waiting for a rollout slot: " + turnstile.Ordinal(i+1) + " in queue; slot held by " + ns + "/db-b"}, "", time.Time{}, "")
+	}
+	withStatus(ctx, reqs["db-a"], rollout.Status{Phase: rollout.PhaseUpgraded, Version: "v2", Since: t0.Add(2 * time.Minute),
+		Message: "upgraded to v2: healthy for 30s"}, "healthy", t0.Add(150*time.Second), "v2")
+	withStatus(ctx, reqs["db-b"], rollout.Status{Phase: rollout.PhaseUpgrading, Version: "v2", Slot: turnstile.SlotName(promiseName, 0),
+		Since: t0.Add(3 * time.Minute), Message: "upgrading to v2"}, "healthy", t0, "")
+	return reqs
+}
+
 var _ = ginkgo.Describe("kubectl turnstile", ginkgo.Ordered, ginkgo.Label("area:cli"), func() {
 	const ns, slotNS = "golden-requests", "golden-slots"
 	var reqs map[string]*unstructured.Unstructured
@@ -82,33 +115,7 @@ var _ = ginkgo.Describe("kubectl turnstile", ginkgo.Ordered, ginkgo.Label("area:
 			gomega.Expect(err).NotTo(gomega.HaveOccurred())
 		}
 		createPromise(ctx, "v2")
-		reqs = map[string]*unstructured.Unstructured{}
-		for _, name := range []string{"db-a", "db-b", "db-c", "db-d", "db-e"} {
-			var labels map[string]string
-			if name == "db-a" {
-				labels = map[string]string{turnstile.WaveKey: "0"}
-			}
-			reqs[name] = createRequest(ctx, ns, name, true, labels)
-		}
-		// A rollout from v1 to v2 five minutes in: db-a (a canary) upgraded, db-b upgrading with a
-		// health record from before its upgrade, db-c and db-d in line, db-e not reached yet.
-		putLease(ctx, slotNS, turnstile.RolloutName(promiseName), turnstile.RoleRollout, "", time.Time{},
-			map[string]string{turnstile.AnnotationTarget: "v2", turnstile.AnnotationPrevious: "v1", turnstile.AnnotationApprovalWaves: "2,3"})
-		putLease(ctx, slotNS, turnstile.SlotName(promiseName, 0), turnstile.RoleSlot, "test.turnstile.io/Database/"+ns+"/db-b", t0.Add(3*time.Minute),
-			map[string]string{turnstile.AnnotationUID: string(reqs["db-b"].GetUID()), turnstile.AnnotationRequest: ns + "/db-b",
-				turnstile.AnnotationVersion: "v2", turnstile.AnnotationPhase: turnstile.PhaseUpgrading, turnstile.AnnotationWave: "1"})
-		for i, name := range []string{"db-c", "db-d"} {
-			r := turnstile.Request{Kind: "Database", Namespace: ns, Name: name, UID: reqs[name].GetUID()}
-			r.Group = "test.turnstile.io"
-			putLease(ctx, slotNS, turnstile.TicketName(promiseName, r), turnstile.RoleTicket, r.Identity(), t0.Add(time.Duration(i+1)*time.Minute),
-				map[string]string{turnstile.AnnotationUID: string(r.UID), turnstile.AnnotationRequest: ns + "/" + name, turnstile.AnnotationWave: "1"})
-			withStatus(ctx, reqs[name], rollout.Status{Phase: rollout.PhaseWaiting, Version: "v2", Position: i + 1, Since: t0.Add(time.Duration(i+1) * time.Minute),
-				Message: "waiting for a rollout slot: " + turnstile.Ordinal(i+1) + " in queue; slot held by " + ns + "/db-b"}, "", time.Time{}, "")
-		}
-		withStatus(ctx, reqs["db-a"], rollout.Status{Phase: rollout.PhaseUpgraded, Version: "v2", Since: t0.Add(2 * time.Minute),
-			Message: "upgraded to v2: healthy for 30s"}, "healthy", t0.Add(150*time.Second), "v2")
-		withStatus(ctx, reqs["db-b"], rollout.Status{Phase: rollout.PhaseUpgrading, Version: "v2", Slot: turnstile.SlotName(promiseName, 0),
-			Since: t0.Add(3 * time.Minute), Message: "upgrading to v2"}, "healthy", t0, "")
+		reqs = goldenRollout(ctx, ns, slotNS)
 	})
 
 	ginkgo.It("shows the rollout as a table", func(ctx context.Context) {

@@ -106,7 +106,7 @@ func TestInstallManifestsRender(t *testing.T) {
 	if _, err := exec.LookPath("kubectl"); err != nil {
 		t.Skip("kubectl is not installed")
 	}
-	for _, dir := range []string{"config/agent", "config/agent-platform", "config/crd"} {
+	for _, dir := range []string{"config/agent", "config/agent-platform", "config/crd", "config/observer"} {
 		t.Run(dir, func(t *testing.T) {
 			cmd := exec.Command("kubectl", "kustomize", dir)
 			cmd.Dir = repoRoot(t)
@@ -116,6 +116,9 @@ func TestInstallManifestsRender(t *testing.T) {
 			}
 			if dir == "config/agent" && !strings.Contains(string(out), "image: ghcr.io/kratix-turnstile/agent:v") {
 				t.Errorf("the agent Deployment does not use a versioned agent image:\n%s", out)
+			}
+			if dir == "config/observer" && !strings.Contains(string(out), "image: ghcr.io/kratix-turnstile/observer:v") {
+				t.Errorf("the observer Deployment does not use a versioned observer image:\n%s", out)
 			}
 		})
 	}

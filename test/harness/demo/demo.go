@@ -22,6 +22,7 @@ import (
 	"github.com/kratix-turnstile/turnstile/pkg/cli"
 	"github.com/kratix-turnstile/turnstile/test/harness"
 	"github.com/kratix-turnstile/turnstile/test/harness/kratix"
+	"github.com/kratix-turnstile/turnstile/test/scrape"
 )
 
 // Main runs the demo; ctx ends on Ctrl-C, and everything is stopped either way.
@@ -67,6 +68,7 @@ type demo struct {
 	logs        string
 	kratix      kratix.Version
 	h           *harness.Harness
+	dashboard   string
 }
 
 func (d *demo) run(ctx context.Context) error {
@@ -76,6 +78,12 @@ func (d *demo) run(ctx context.Context) error {
 		return err
 	}
 	h := d.h
+
+	// The dashboard, as `kubectl turnstile dashboard` serves it: the port Argo Rollouts' uses.
+	if d.dashboard, err = h.Observe(ctx, "127.0.0.1:3100"); err != nil {
+		return err
+	}
+	fmt.Fprintf(d.out, "watch the rollout live in a browser: %s (Prometheus metrics at %smetrics)\n", d.dashboard, d.dashboard)
 
 	say(d.out, "Publishing the webapp Promise at v1, with five requests: first installs go straight through")
 	if err := h.ApplyPromise(ctx, "v1"); err != nil {
@@ -151,6 +159,32 @@ func (d *demo) summary(t *harness.Tracker, took time.Duration) {
 		fmt.Fprintf(d.out, "canary NOT first: %s began before the canary %s\n", first, harness.Canary)
 	}
 	fmt.Fprintf(d.out, "the apps at the Destination: %s\n", d.appVersions())
+	d.metrics()
+}
+
+// metrics prints a few of the series the dashboard's /metrics produced for the rollout.
+func (d *demo) metrics() {
+	m, err := scrape.Get(d.dashboard + "metrics")
+	if err != nil {
+		fmt.Fprintf(d.out, "could not read the dashboard's metrics: %v\n", err)
+		return
+	}
+	p := "promise=" + harness.PromiseName
+	fmt.Fprintf(d.out, "metrics from %smetrics:\n", d.dashboard)
+	fmt.Fprintf(d.out, "  turnstile_requests{phase=\"Upgraded\"}      %v of %d\n", m.Value("turnstile_requests", p, "phase=Upgraded"), len(harness.Requests))
+	for _, h := range []struct{ name, what string }{
+		{"turnstile_slot_wait_seconds", "waits for a slot"},
+		{"turnstile_upgrade_duration_seconds", "upgrades, slot taken to released"},
+		{"turnstile_unhealthy_hold_seconds", "slots held on an unhealthy request"},
+		{"turnstile_handoff_gap_seconds", "handoffs, release to next take"},
+	} {
+		n, sum := m.Value(h.name+"_count", p), m.Value(h.name+"_sum", p)
+		mean := 0.0
+		if n > 0 {
+			mean = sum / n
+		}
+		fmt.Fprintf(d.out, "  %-36s %v %s, %.2fs each on average\n", h.name, n, h.what, mean)
+	}
 }
 
 func (d *demo) request(ctx context.Context, name string) *unstructured.Unstructured {

@@ -1,8 +1,7 @@
-// Package cli is kubectl-turnstile, the operator's plugin: where a Promise's rollout stands
-// (status), and the levers to steer it (pause, resume, approve, skip, abort, rollback). It reads
-// and writes only the request objects and the Leases in the slot namespace, and stays free of
-// kratix-go and controller-runtime.
-package cli
+// Package report is where a Promise's rollout stands, as operators see it: each request's wave,
+// phase, slot, health and message, put together from the requests and the turnstile's Leases.
+// `kubectl turnstile status` prints it; the observer serves it and counts from it.
+package report
 
 import (
 	"encoding/json"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/duration"
 
 	"github.com/kratix-turnstile/turnstile/pkg/health"
@@ -76,12 +76,12 @@ func (r Report) Outcome() Outcome {
 	return Progressing
 }
 
-// withDeclared is the view with the rollout the Promise declares: right after a Promise
+// WithDeclared is the view with the rollout the Promise declares: right after a Promise
 // upgrade, before the first request of the new version arrives, the rollout record still names
 // the old version, all Upgraded: the rollout to report is the new one, not yet begun. A
 // declared version the record has left behind (its previous, or an aborted one it rolled back
 // from) is no new rollout.
-func withDeclared(v turnstile.View, declared string) turnstile.View {
+func WithDeclared(v turnstile.View, declared string) turnstile.View {
 	ro := v.Rollout
 	if declared == "" || declared == ro.Target || declared == ro.Previous || declared == ro.AbortedVersion {
 		return v
@@ -90,8 +90,8 @@ func withDeclared(v turnstile.View, declared string) turnstile.View {
 	return v
 }
 
-// buildReport puts together the requests of the Promise and its turnstile's Leases.
-func buildReport(promise string, view turnstile.View, requests []unstructured.Unstructured, slots int) Report {
+// Build puts together the requests of the Promise and its turnstile's Leases, as of now.
+func Build(promise string, view turnstile.View, requests []unstructured.Unstructured, slots int, now time.Time) Report {
 	ro := view.Rollout
 	rep := Report{Promise: promise, Target: ro.Target, Previous: ro.Previous, Slots: slots, Paused: ro.Paused,
 		PauseReason: ro.PauseReason, Aborted: ro.AbortedVersion != "" && ro.AbortedVersion == ro.Target}
@@ -102,7 +102,7 @@ func buildReport(promise string, view turnstile.View, requests []unstructured.Un
 		}
 	}
 	queue := map[string]int{}
-	for i, t := range view.Queue(time.Now()) {
+	for i, t := range view.Queue(now) {
 		queue[t.Request] = i + 1
 	}
 	for _, u := range requests {
@@ -131,7 +131,7 @@ func buildReport(promise string, view turnstile.View, requests []unstructured.Un
 		if !present {
 			row.Health = "-"
 		}
-		row.Fresh = present && allFresh(hs, health.Freshness{Promise: promise, RequestUID: string(u.GetUID()), Since: row.Since, Version: ro.Target})
+		row.Fresh = present && allFresh(hs, health.Freshness{Promise: promise, RequestUID: string(u.GetUID()), Since: row.Since, Version: ro.Target}, now)
 		switch row.Phase {
 		case rollout.PhaseUpgraded, rollout.PhaseSkipped:
 			rep.Upgraded++
@@ -158,11 +158,11 @@ func buildReport(promise string, view turnstile.View, requests []unstructured.Un
 
 // allFresh reports whether the request's own records all speak for its upgrade, as await would
 // count them; other Promises' and requests' records are left out.
-func allFresh(hs health.Status, f health.Freshness) bool {
+func allFresh(hs health.Status, f health.Freshness, now time.Time) bool {
 	if f.Since.IsZero() {
 		return false
 	}
-	o := health.Observe(hs, true, f, time.Now())
+	o := health.Observe(hs, true, f, now)
 	return o.Counted > 0 && o.Stale == 0
 }
 
@@ -174,48 +174,68 @@ func waveOf(u unstructured.Unstructured) int {
 	return 1
 }
 
-// writeJSON prints the report as JSON.
-func (r Report) writeJSON(w io.Writer) error {
+// WriteJSON prints the report as JSON.
+func (r Report) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(r)
 }
 
-// writeTable prints the report for people: a header, a progress bar, and a row per request.
-func (r Report) writeTable(w io.Writer, now time.Time) error {
-	state := "Progressing"
+// State is the rollout's state in a word or a short phrase: Progressing, Paused: why, Halted,
+// Aborted or Done.
+func (r Report) State() string {
 	switch {
 	case r.Aborted:
-		state = "Aborted"
+		return "Aborted"
+	case r.Paused && r.PauseReason != "":
+		return "Paused: " + r.PauseReason
 	case r.Paused:
-		state = "Paused: " + r.PauseReason
+		return "Paused"
 	case r.Failed > 0:
-		state = "Halted: an upgrade failed"
+		return "Halted: an upgrade failed"
 	case r.Outcome() == Done:
-		state = "Done"
+		return "Done"
 	}
+	return "Progressing"
+}
+
+// Progress is the progress line: a bar and the counts.
+func (r Report) Progress() string {
+	return fmt.Sprintf("%s %d/%d upgraded, %d failed, %d waiting", bar(r.Upgraded, r.Total, 20), r.Upgraded, r.Total, r.Failed, r.Waiting)
+}
+
+// PhaseText is the row's phase with its place in the queue, e.g. "Waiting (#2)".
+func (row Row) PhaseText() string {
+	if row.Position > 0 {
+		return fmt.Sprintf("%s (#%d)", row.Phase, row.Position)
+	}
+	return row.Phase
+}
+
+// HealthText is the row's health and whether its evidence is fresh, e.g. "Healthy (fresh)".
+func (row Row) HealthText() string {
+	if row.Health == "-" || row.Health == "" {
+		return "-"
+	}
+	return row.Health + map[bool]string{true: " (fresh)", false: " (stale)"}[row.Fresh]
+}
+
+// WriteTable prints the report for people: a header, a progress bar, and a row per request.
+func (r Report) WriteTable(w io.Writer, now time.Time) error {
 	target := orDash(r.Target)
 	if r.Previous != "" {
 		target += " (from " + r.Previous + ")"
 	}
-	fmt.Fprintf(w, "Promise:  %s\nTarget:   %s\nSlots:    %d\nStatus:   %s\n", r.Promise, target, r.Slots, strings.TrimSuffix(state, ": "))
-	fmt.Fprintf(w, "Progress: %s %d/%d upgraded, %d failed, %d waiting\n\n", bar(r.Upgraded, r.Total, 20), r.Upgraded, r.Total, r.Failed, r.Waiting)
+	fmt.Fprintf(w, "Promise:  %s\nTarget:   %s\nSlots:    %d\nStatus:   %s\n", r.Promise, target, r.Slots, r.State())
+	fmt.Fprintf(w, "Progress: %s\n\n", r.Progress())
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAMESPACE\tNAME\tWAVE\tPHASE\tSLOT\tSINCE\tHEALTH\tMESSAGE")
 	for _, row := range r.Rows {
-		phase := row.Phase
-		if row.Position > 0 {
-			phase = fmt.Sprintf("%s (#%d)", phase, row.Position)
-		}
 		since := "-"
 		if !row.Since.IsZero() {
 			since = duration.HumanDuration(now.Sub(row.Since))
 		}
-		healthCol := row.Health
-		if row.Health != "-" && row.Health != "" {
-			healthCol += map[bool]string{true: " (fresh)", false: " (stale)"}[row.Fresh]
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", row.Namespace, row.Name, row.Wave, phase, orDash(row.Slot), since, healthCol, orDash(row.Message))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", row.Namespace, row.Name, row.Wave, row.PhaseText(), orDash(row.Slot), since, row.HealthText(), orDash(row.Message))
 	}
 	return tw.Flush()
 }
@@ -228,9 +248,32 @@ func bar(n, of, width int) string {
 	return "[" + strings.Repeat("#", filled) + strings.Repeat("-", width-filled) + "]"
 }
 
+// orDash is s, or "-" when it is empty.
 func orDash(s string) string {
 	if s == "" {
 		return "-"
 	}
 	return s
 }
+
+// API is the API of a Promise's resource requests, from the CRD in its spec.api, and the
+// version the Promise declares (its kratix.io/promise-version label), "" if none.
+func API(p *unstructured.Unstructured) (schema.GroupVersionResource, string, error) {
+	group, _, _ := unstructured.NestedString(p.Object, "spec", "api", "spec", "group")
+	plural, _, _ := unstructured.NestedString(p.Object, "spec", "api", "spec", "names", "plural")
+	versions, _, _ := unstructured.NestedSlice(p.Object, "spec", "api", "spec", "versions")
+	ver := ""
+	for _, v := range versions {
+		m, _ := v.(map[string]any)
+		if name, _ := m["name"].(string); name != "" && (ver == "" || m["storage"] == true) {
+			ver = name
+		}
+	}
+	if group == "" || plural == "" || ver == "" {
+		return schema.GroupVersionResource{}, "", fmt.Errorf("the Promise %s has no API (spec.api): it offers no resource requests", p.GetName())
+	}
+	return schema.GroupVersionResource{Group: group, Version: ver, Resource: plural}, p.GetLabels()[PromiseVersionLabel], nil
+}
+
+// PromiseVersionLabel is where a Promise declares its version.
+const PromiseVersionLabel = "kratix.io/promise-version"

@@ -1,4 +1,4 @@
-package cli
+package report
 
 import (
 	"testing"
@@ -58,7 +58,7 @@ func TestWithDeclared(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			v := turnstile.View{Rollout: turnstile.Rollout{Target: c.target, Previous: c.previous, AbortedVersion: c.aborted}}
-			if got := withDeclared(v, c.declared).Rollout.Target; got != c.want {
+			if got := WithDeclared(v, c.declared).Rollout.Target; got != c.want {
 				t.Errorf("target = %q, want %q", got, c.want)
 			}
 		})

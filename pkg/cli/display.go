@@ -1,0 +1,117 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/kratix-turnstile/turnstile/pkg/report"
+)
+
+// display shows one report of a rollout.
+type display func(rep report.Report, now time.Time)
+
+// newDisplay is how status shows each report: once; with -w on a terminal, one screen redrawn
+// in place; with -w anywhere else (CI logs, pipes, the demo's log), the table once and then one
+// line per change, so a five-request rollout takes a screenful, not hundreds of lines.
+func newDisplay(out io.Writer, output string, watch bool) display {
+	switch {
+	case output == "json":
+		var last string
+		return func(rep report.Report, _ time.Time) {
+			var b strings.Builder
+			_ = rep.WriteJSON(&b)
+			if s := b.String(); s != last {
+				last = s
+				fmt.Fprint(out, s)
+			}
+		}
+	case !watch:
+		return func(rep report.Report, now time.Time) { _ = rep.WriteTable(out, now) }
+	}
+	if f, ok := out.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		return redraw(f)
+	}
+	return changes(out)
+}
+
+// redraw rewrites the table where it was printed: the cursor goes back up over the last table
+// and clears below it, so what the terminal showed before the table stays. A table taller than
+// the screen cannot be reached by the cursor: then the screen is cleared and drawn from the top.
+func redraw(f *os.File) display {
+	var last string
+	lines := 0
+	return func(rep report.Report, now time.Time) {
+		var b strings.Builder
+		_ = rep.WriteTable(&b, now)
+		s := b.String()
+		if s == last {
+			return
+		}
+		last = s
+		_, height, err := term.GetSize(int(f.Fd()))
+		switch {
+		case lines > 0 && err == nil && lines < height:
+			fmt.Fprintf(f, "\x1b[%dF\x1b[J", lines)
+		case lines > 0:
+			fmt.Fprint(f, "\x1b[H\x1b[2J")
+		}
+		fmt.Fprint(f, s)
+		lines = strings.Count(s, "\n")
+	}
+}
+
+// changes prints the whole table first, then for each later report only the facts that changed,
+// one line each, stamped with the time: the rollout's state, its progress, and each request.
+func changes(out io.Writer) display {
+	var seen map[string]string
+	return func(rep report.Report, now time.Time) {
+		keys, facts := factsOf(rep)
+		if seen == nil {
+			_ = rep.WriteTable(out, now)
+			seen = facts
+			return
+		}
+		for _, k := range keys {
+			if facts[k] != seen[k] {
+				fmt.Fprintf(out, "%s %s\n", now.Format("15:04:05"), facts[k])
+			}
+		}
+		var gone []string
+		for k := range seen {
+			if _, ok := facts[k]; !ok {
+				gone = append(gone, k)
+			}
+		}
+		sort.Strings(gone)
+		for _, k := range gone {
+			fmt.Fprintf(out, "%s %s: gone\n", now.Format("15:04:05"), k)
+		}
+		seen = facts
+	}
+}
+
+// factsOf is the report as lines keyed by what they are about, in the order to print them.
+func factsOf(rep report.Report) ([]string, map[string]string) {
+	keys := []string{"status", "progress"}
+	facts := map[string]string{"status": "Status: " + rep.State(), "progress": "Progress: " + rep.Progress()}
+	for _, row := range rep.Rows {
+		k := row.Namespace + "/" + row.Name
+		line := fmt.Sprintf("%s: %s", k, row.PhaseText())
+		if row.Slot != "" {
+			line += " on " + row.Slot
+		}
+		line += ", health " + row.HealthText()
+		if row.Message != "" {
+			line += ": " + row.Message
+		}
+		keys = append(keys, k)
+		facts[k] = line
+	}
+	return keys, facts
+}
