@@ -60,10 +60,15 @@ func actionOn(e *env, use, short, long string, args cobra.PositionalArgs,
 
 func newPauseCommand(e *env) *cobra.Command {
 	var reason string
-	cmd := action(e, "pause PROMISE", "Grant no new slot: upgrades under way finish, the rest wait",
+	var all bool
+	cmd := action(e, "pause PROMISE | --all", "Grant no new slot: upgrades under way finish, the rest wait",
 		`pause stops the rollout handing out slots: requests already upgrading finish, every other
 request waits, across Promise versions, until resume. Compare abort, which ends the rollout of
-the current version for good.`, cobra.ExactArgs(1),
+the current version for good.
+
+pause --all stops the line: one platform-wide hold that every Promise's acquire in the slot
+namespace honours (no new slots anywhere; upgrades under way finish), shown in every status,
+until resume --all. For patching, DR exercises and incidents.`, nil,
 		func(ctx context.Context, _ *clients, ts *turnstile.Turnstile, args []string, who string) (string, error) {
 			if reason == "" {
 				reason = "by " + who
@@ -71,14 +76,60 @@ the current version for good.`, cobra.ExactArgs(1),
 			return fmt.Sprintf("paused the rollout of %s: %s", args[0], reason), ts.Pause(ctx, reason, who)
 		})
 	cmd.Flags().StringVar(&reason, "reason", "", "why, shown to everyone waiting (default: by <you>)")
-	return cmd
+	return orAll(e, cmd, &all, func(ctx context.Context, ts *turnstile.Turnstile, who string) (string, error) {
+		if reason == "" {
+			reason = "by " + who
+		}
+		return fmt.Sprintf("held every rollout in %s: %s", ts.Namespace(), reason), ts.HoldAll(ctx, reason, who)
+	})
 }
 
 func newResumeCommand(e *env) *cobra.Command {
-	return action(e, "resume PROMISE", "Lift a pause: the rollout goes on from the next request in line", "", cobra.ExactArgs(1),
+	var all bool
+	cmd := action(e, "resume PROMISE | --all", "Lift a pause (--all: the platform-wide hold): the rollout goes on from the next request in line", "", nil,
 		func(ctx context.Context, _ *clients, ts *turnstile.Turnstile, args []string, who string) (string, error) {
 			return fmt.Sprintf("resumed the rollout of %s", args[0]), ts.Resume(ctx, who)
 		})
+	return orAll(e, cmd, &all, func(ctx context.Context, ts *turnstile.Turnstile, who string) (string, error) {
+		return fmt.Sprintf("lifted the platform-wide hold in %s", ts.Namespace()), ts.ReleaseHold(ctx, who)
+	})
+}
+
+// orAll gives a command on one Promise an --all flag that acts on the platform-wide record
+// instead, through act: with --all it takes no Promise, without it exactly one.
+func orAll(e *env, cmd *cobra.Command, all *bool, act func(ctx context.Context, ts *turnstile.Turnstile, who string) (string, error)) *cobra.Command {
+	one := cmd.RunE
+	cmd.Flags().BoolVar(all, "all", false, "every Promise whose stages use the slot namespace: the platform-wide hold")
+	cmd.Args = func(c *cobra.Command, args []string) error {
+		if !*all {
+			return cobra.ExactArgs(1)(c, args)
+		}
+		if len(args) > 0 {
+			return fmt.Errorf("--all acts on every Promise: name none (got %q)", args[0])
+		}
+		return nil
+	}
+	cmd.RunE = func(c *cobra.Command, args []string) error {
+		if !*all {
+			return one(c, args)
+		}
+		ctx := c.Context()
+		cl, err := e.clients()
+		if err != nil {
+			return err
+		}
+		ts, err := turnstile.Platform(turnstile.Config{Leases: cl.leases, Namespace: e.slotNamespace})
+		if err != nil {
+			return err
+		}
+		msg, err := act(ctx, ts, operator(ctx, cl))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(c.OutOrStdout(), msg)
+		return nil
+	}
+	return cmd
 }
 
 func newAbortCommand(e *env) *cobra.Command {

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/term"
 
@@ -40,12 +41,13 @@ func newDisplay(out io.Writer, output string, watch bool) display {
 	return changes(out)
 }
 
-// redraw rewrites the table where it was printed: the cursor goes back up over the last table
-// and clears below it, so what the terminal showed before the table stays. A table taller than
-// the screen cannot be reached by the cursor: then the screen is cleared and drawn from the top.
+// redraw rewrites the table where it was printed: the cursor goes back up over the rows the
+// last table took on the screen (a line wider than the terminal takes several) and clears
+// below, so what the terminal showed before the table stays. A table taller than the screen
+// cannot be reached by the cursor: then the screen is cleared and drawn from the top.
 func redraw(f *os.File) display {
 	var last string
-	lines := 0
+	rows := 0
 	return func(rep report.Report, now time.Time) {
 		var b strings.Builder
 		_ = rep.WriteTable(&b, now)
@@ -54,16 +56,30 @@ func redraw(f *os.File) display {
 			return
 		}
 		last = s
-		_, height, err := term.GetSize(int(f.Fd()))
+		width, height, err := term.GetSize(int(f.Fd()))
 		switch {
-		case lines > 0 && err == nil && lines < height:
-			fmt.Fprintf(f, "\x1b[%dF\x1b[J", lines)
-		case lines > 0:
+		case rows > 0 && err == nil && rows < height:
+			fmt.Fprintf(f, "\x1b[%dF\x1b[J", rows)
+		case rows > 0:
 			fmt.Fprint(f, "\x1b[H\x1b[2J")
 		}
 		fmt.Fprint(f, s)
-		lines = strings.Count(s, "\n")
+		rows = screenRows(s, width)
 	}
+}
+
+// screenRows is how many rows of a terminal width columns wide the text takes.
+func screenRows(s string, width int) int {
+	n := 0
+	for _, line := range strings.Split(strings.TrimSuffix(s, "\n"), "\n") {
+		cols := utf8.RuneCountInString(line)
+		if width <= 0 || cols <= width {
+			n++
+			continue
+		}
+		n += (cols + width - 1) / width
+	}
+	return n
 }
 
 // changes prints the whole table first, then for each later report only the facts that changed,

@@ -38,3 +38,22 @@ func TestWatchWithoutATerminalPrintsOnlyChanges(t *testing.T) {
 		t.Errorf("changes printed:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+func TestScreenRows(t *testing.T) {
+	tests := []struct {
+		text  string
+		width int
+		want  int
+	}{
+		{"a\nb\n", 80, 2},
+		{strings.Repeat("x", 150) + "\nb\n", 80, 3},
+		{strings.Repeat("x", 160) + "\n", 80, 2},
+		{"\n\n", 80, 2},
+		{"a\n", 0, 1},
+	}
+	for _, tt := range tests {
+		if got := screenRows(tt.text, tt.width); got != tt.want {
+			t.Errorf("screenRows(%q, %d) = %d, want %d", tt.text, tt.width, got, tt.want)
+		}
+	}
+}

@@ -104,7 +104,7 @@ func (e *env) report(ctx context.Context, c *clients, ts *turnstile.Turnstile, p
 	if err != nil {
 		return report.Report{}, [2]string{}, fmt.Errorf("listing the requests of %s: %w", promise, err)
 	}
-	leases, err := c.leases.Leases(e.slotNamespace).List(ctx, metav1.ListOptions{LabelSelector: turnstile.LabelPromise + "=" + promise})
+	leases, err := c.leases.Leases(e.slotNamespace).List(ctx, metav1.ListOptions{LabelSelector: turnstile.Selector(promise).String()})
 	if err != nil {
 		return report.Report{}, [2]string{}, fmt.Errorf("reading the turnstile of %s: %w", promise, err)
 	}
@@ -125,7 +125,7 @@ func (e *env) waitForChange(ctx context.Context, c *clients, promise string, gvr
 		return fmt.Errorf("watching requests: %w", err)
 	}
 	defer requests.Stop()
-	leases, err := c.leases.Leases(e.slotNamespace).Watch(ctx, metav1.ListOptions{ResourceVersion: rv[1], LabelSelector: turnstile.LabelPromise + "=" + promise})
+	leases, err := c.leases.Leases(e.slotNamespace).Watch(ctx, metav1.ListOptions{ResourceVersion: rv[1], LabelSelector: turnstile.Selector(promise).String()})
 	if err != nil {
 		return fmt.Errorf("watching the turnstile: %w", err)
 	}

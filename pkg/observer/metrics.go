@@ -65,10 +65,12 @@ var (
 	descRequests  = prometheus.NewDesc("turnstile_requests", "Requests of the rollout by phase.", []string{"promise", "version", "phase"}, nil)
 	descQueue     = prometheus.NewDesc("turnstile_queue_depth", "Requests waiting for a slot.", []string{"promise"}, nil)
 	descHeld      = prometheus.NewDesc("turnstile_slots_held", "Slots held now.", []string{"promise"}, nil)
+	descHeldSick  = prometheus.NewDesc("turnstile_slots_held_unhealthy", "Slots held now by a request that failed or is unhealthy on its own fresh records: the rollout sits on it.", []string{"promise"}, nil)
 	descSlots     = prometheus.NewDesc("turnstile_slots", "Slots of the Promise's turnstile.", []string{"promise"}, nil)
 	descPaused    = prometheus.NewDesc("turnstile_rollout_paused", "1 while the rollout is paused.", []string{"promise"}, nil)
 	descAborted   = prometheus.NewDesc("turnstile_rollout_aborted", "1 once the rollout's target is aborted.", []string{"promise"}, nil)
 	descProgress  = prometheus.NewDesc("turnstile_rollout_progress_ratio", "Share of the rollout's requests upgraded (or skipped).", []string{"promise", "version"}, nil)
+	descHold      = prometheus.NewDesc("turnstile_platform_hold", "1 while the platform-wide hold (pause --all) stops every rollout.", nil, nil)
 	descStartTime = prometheus.NewDesc("turnstile_rollout_start_time_seconds", "When the rollout to the target began, in seconds since the epoch.", []string{"promise", "version"}, nil)
 )
 
@@ -76,7 +78,7 @@ var (
 type gauges struct{ o *Observer }
 
 func (g gauges) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descInfo, descRequests, descQueue, descHeld, descSlots, descPaused, descAborted, descProgress, descStartTime} {
+	for _, d := range []*prometheus.Desc{descInfo, descRequests, descQueue, descHeld, descHeldSick, descSlots, descPaused, descAborted, descProgress, descStartTime, descHold} {
 		ch <- d
 	}
 }
@@ -85,17 +87,23 @@ func (g gauges) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
-	for _, r := range g.o.Snapshot().Rollouts {
+	snap := g.o.Snapshot()
+	gauge(descHold, boolean(snap.Hold.Active))
+	for _, r := range snap.Rollouts {
 		gauge(descInfo, 1, r.Promise, r.Target, r.Previous)
-		phases := map[string]int{}
+		phases, sick := map[string]int{}, 0
 		for _, row := range r.Rows {
 			phases[row.Phase]++
+			if sickHolder(row) {
+				sick++
+			}
 		}
 		for _, p := range Phases {
 			gauge(descRequests, float64(phases[p]), r.Promise, r.Target, p)
 		}
 		gauge(descQueue, float64(len(r.Queue)), r.Promise)
 		gauge(descHeld, float64(r.SlotsHeld()), r.Promise)
+		gauge(descHeldSick, float64(sick), r.Promise)
 		gauge(descSlots, float64(r.Slots), r.Promise)
 		gauge(descPaused, boolean(r.Paused), r.Promise)
 		gauge(descAborted, boolean(r.Aborted), r.Promise)

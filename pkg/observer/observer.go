@@ -12,6 +12,7 @@ import (
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -97,9 +98,7 @@ func (o *Observer) Run(ctx context.Context) error {
 		if _, err := inf.AddEventHandler(o.handler()); err != nil {
 			return fmt.Errorf("watching: %w", err)
 		}
-		_ = inf.SetWatchErrorHandlerWithContext(func(_ context.Context, r *cache.Reflector, err error) {
-			fmt.Fprintf(o.cfg.Log, "observer: watching %s: %v\n", r.TypeDescription(), err)
-		})
+		_ = inf.SetWatchErrorHandlerWithContext(o.watchErrors)
 		go inf.RunWithContext(ctx)
 	}
 	if !cache.WaitForCacheSync(ctx.Done(), o.leases.HasSynced, o.promise.HasSynced) {
@@ -110,15 +109,24 @@ func (o *Observer) Run(ctx context.Context) error {
 	return nil
 }
 
-func (o *Observer) handler() cache.ResourceEventHandler {
-	poke := func() {
-		select {
-		case o.changed <- struct{}{}:
-		default:
-		}
+func (o *Observer) poke() {
+	select {
+	case o.changed <- struct{}{}:
+	default:
 	}
+}
+
+func (o *Observer) handler() cache.ResourceEventHandler {
 	return cache.ResourceEventHandlerFuncs{
-		AddFunc: func(any) { poke() }, UpdateFunc: func(any, any) { poke() }, DeleteFunc: func(any) { poke() },
+		AddFunc: func(any) { o.poke() }, UpdateFunc: func(any, any) { o.poke() }, DeleteFunc: func(any) { o.poke() },
+	}
+}
+
+// watchErrors says what keeps an informer from reading, once it is something a person must
+// fix (no rights, no such API); a watch that expired or dropped is client-go's to renew.
+func (o *Observer) watchErrors(_ context.Context, r *cache.Reflector, err error) {
+	if apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) || apierrors.IsNotFound(err) {
+		fmt.Fprintf(o.cfg.Log, "observer: watching %s: %v\n", r.TypeDescription(), err)
 	}
 }
 
@@ -144,12 +152,19 @@ func (o *Observer) loop(ctx context.Context) {
 	}
 }
 
-// refresh follows the Promises' request APIs and takes a new picture.
+// refresh follows the request APIs of the Promises with a rollout and takes a new picture.
+// Only those: the observer may read the requests of no other Promise.
 func (o *Observer) refresh(ctx context.Context) {
+	rolling := map[string]bool{}
+	for _, obj := range o.leases.GetStore().List() {
+		if u, ok := obj.(*unstructured.Unstructured); ok {
+			rolling[u.GetLabels()[turnstile.LabelPromise]] = true
+		}
+	}
 	promises := map[string]promiseAPI{}
 	for _, obj := range o.promise.GetStore().List() {
 		u, ok := obj.(*unstructured.Unstructured)
-		if !ok {
+		if !ok || !rolling[u.GetName()] {
 			continue
 		}
 		gvr, declared, err := report.API(u)
@@ -204,11 +219,15 @@ func (o *Observer) follow(ctx context.Context, promises map[string]promiseAPI) {
 		}
 		inf := dynamicinformer.NewFilteredDynamicInformer(o.cfg.Dynamic, gvr, o.cfg.Namespace, 0, cache.Indexers{}, nil).Informer()
 		_, _ = inf.AddEventHandler(o.handler())
-		_ = inf.SetWatchErrorHandlerWithContext(func(_ context.Context, r *cache.Reflector, err error) {
-			fmt.Fprintf(o.cfg.Log, "observer: watching %s: %v\n", r.TypeDescription(), err)
-		})
+		_ = inf.SetWatchErrorHandlerWithContext(o.watchErrors)
 		rctx, stop := context.WithCancel(ctx)
 		go inf.RunWithContext(rctx)
+		// A list with nothing in it brings no event: say once that it is in.
+		go func() {
+			if cache.WaitForCacheSync(rctx.Done(), inf.HasSynced) {
+				o.poke()
+			}
+		}()
 		o.requests[gvr] = &requestInformer{informer: inf, stop: stop}
 	}
 }
@@ -230,7 +249,11 @@ func (o *Observer) picture(promises map[string]promiseAPI) Snapshot {
 		byPromise[p] = append(byPromise[p], l)
 	}
 	snap := Snapshot{At: now}
+	// The platform-wide hold is every Promise's: each rollout's view reads it with its own.
+	platform := byPromise[turnstile.AllPromises]
+	snap.Hold = turnstile.NewView(turnstile.AllPromises, 1, platform).Hold
 	for promise, leases := range byPromise {
+		leases = append(leases, platform...)
 		api, ok := promises[promise]
 		if !ok {
 			continue

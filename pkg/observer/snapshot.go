@@ -1,6 +1,8 @@
 package observer
 
 import (
+	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 // Snapshot is every rollout at one moment.
 type Snapshot struct {
 	At       time.Time           `json:"at"`
+	Hold     turnstile.Hold      `json:"hold"`
 	Rollouts []Rollout           `json:"rollouts"`
 	Timeline map[string][]Moment `json:"timeline,omitempty"`
 }
@@ -68,8 +71,12 @@ func rolloutOf(promise, declared string, leases []*coordinationv1.Lease, request
 	if n := len(view.Slots); n > slots {
 		slots = n
 	}
-	rep := report.Build(promise, report.WithDeclared(view, declared), requests, slots, now)
-	ro := Rollout{Report: rep, Started: view.Rollout.Started, ChangedBy: view.Rollout.ChangedBy, Held: []Holder{}, Queue: []report.Row{}}
+	declaredView := report.WithDeclared(view, declared)
+	rep := report.Build(promise, declaredView, requests, slots, now)
+	ro := Rollout{Report: rep, ChangedBy: view.Rollout.ChangedBy, Held: []Holder{}, Queue: []report.Row{}}
+	if declaredView.Rollout.Target == view.Rollout.Target { // not a rollout declared but not begun
+		ro.Started = view.Rollout.Started
+	}
 	waves := map[int]*Wave{}
 	for _, row := range rep.Rows {
 		key := row.Namespace + "/" + row.Name
@@ -97,9 +104,12 @@ func rolloutOf(promise, declared string, leases []*coordinationv1.Lease, request
 	sort.Slice(ro.Held, func(i, j int) bool { return ro.Held[i].Slot < ro.Held[j].Slot })
 	sort.SliceStable(ro.Queue, func(i, j int) bool { return position(ro.Queue[i]) < position(ro.Queue[j]) })
 	for _, w := range waves {
-		if blocking, ok := view.Rollout.NeedsApproval(w.Wave); ok && blocking == w.Wave {
+		switch blocking, ok := view.Rollout.NeedsApproval(w.Wave); {
+		case ok && blocking == w.Wave:
 			w.Approval = "waits for approval"
-		} else if contains(view.Rollout.ApprovalWaves, w.Wave) {
+		case ok:
+			w.Approval = fmt.Sprintf("behind wave %d, which waits for approval", blocking)
+		case slices.Contains(view.Rollout.Approved, w.Wave):
 			w.Approval = "approved"
 		}
 		ro.Waves = append(ro.Waves, *w)
@@ -114,13 +124,4 @@ func position(r report.Row) int {
 		return r.Position
 	}
 	return 1 << 30
-}
-
-func contains(xs []int, x int) bool {
-	for _, v := range xs {
-		if v == x {
-			return true
-		}
-	}
-	return false
 }

@@ -13,7 +13,9 @@ const timelineLength = 500
 
 // tracker turns the changes between two pictures into durations, counts and a timeline. Times
 // come from the records where they carry one (the slot's acquire time, a status's since), so
-// that what the observer measures is what happened, not when it happened to look.
+// that what the observer measures is what happened, not when it happened to look, and an
+// observer started mid-rollout still times the waits and upgrades under way. The unhealthy hold
+// has no record: it is timed from when the observer saw it begin.
 type tracker struct {
 	m        *Metrics
 	promises map[string]*promiseTrack
@@ -31,8 +33,8 @@ func newTracker(m *Metrics) *tracker {
 	return &tracker{m: m, promises: map[string]*promiseTrack{}}
 }
 
-// observe counts what changed from prev to next. The first picture only sets the scene: what
-// the observer did not see begin, it does not time.
+// observe counts what changed from prev to next. Releases are counted before takes, so that a
+// handoff within one picture is paired whatever the order of its rows.
 func (t *tracker) observe(prev, next Snapshot) {
 	before := map[string]Rollout{}
 	for _, r := range prev.Rollouts {
@@ -41,90 +43,115 @@ func (t *tracker) observe(prev, next Snapshot) {
 	now := next.At
 	for _, r := range next.Rollouts {
 		p := t.promises[r.Promise]
-		if p == nil {
-			p = &promiseTrack{waiting: map[string]time.Time{}, holding: map[string]time.Time{}, unhealthy: map[string]time.Time{}}
+		old, seen := before[r.Promise]
+		if p == nil || (seen && old.Target != r.Target) {
+			// A new rollout: nothing of the last one is paired with this one's moments.
+			timeline := []Moment(nil)
+			if p != nil {
+				timeline = p.timeline
+			}
+			p = &promiseTrack{waiting: map[string]time.Time{}, holding: map[string]time.Time{}, unhealthy: map[string]time.Time{}, timeline: timeline}
 			t.promises[r.Promise] = p
 		}
-		old, seen := before[r.Promise]
 		if g := rollout.TrippedGate(r.PauseReason); seen && r.Paused && g != "" && (!old.Paused || old.PauseReason != r.PauseReason) {
 			t.m.gateTrips.WithLabelValues(r.Promise, g).Inc()
 		}
-		rows := map[string]report.Row{}
+		was := map[string]report.Row{}
 		for _, row := range old.Rows {
-			rows[row.Namespace+"/"+row.Name] = row
+			was[key(row)] = row
+		}
+		took := false
+		for _, row := range r.Rows { // releases
+			if w, ok := was[key(row)]; ok && w.Slot != "" && row.Slot == "" {
+				at := stamp(row, now)
+				if began, ok := p.holding[key(row)]; ok && !at.Before(began) {
+					t.m.upgradeDuration.WithLabelValues(r.Promise).Observe(at.Sub(began).Seconds())
+				}
+				if old.Waiting > 0 {
+					p.releases = append(p.releases, at)
+				}
+				delete(p.holding, key(row))
+			}
+		}
+		for _, row := range r.Rows { // takes
+			w, ok := was[key(row)]
+			if row.Slot == "" || (ok && w.Slot != "") {
+				continue
+			}
+			at := stamp(row, now)
+			if seen { // a take the observer saw happen
+				took = true
+				if began, ok := p.waiting[key(row)]; ok && !at.Before(began) {
+					t.m.slotWait.WithLabelValues(r.Promise).Observe(at.Sub(began).Seconds())
+				}
+				if len(p.releases) > 0 && !at.Before(p.releases[0]) {
+					t.m.handoffGap.WithLabelValues(r.Promise).Observe(at.Sub(p.releases[0]).Seconds())
+					p.releases = p.releases[1:]
+				}
+			}
+			p.holding[key(row)] = at
+		}
+		if r.Waiting == 0 && !took {
+			p.releases = nil // nobody is waiting: no handoff is due
 		}
 		live := map[string]bool{}
 		for _, row := range r.Rows {
-			key := row.Namespace + "/" + row.Name
-			live[key] = true
-			was, known := rows[key]
-			t.step(r, p, key, was, known && seen, row, now)
+			live[key(row)] = true
+			t.step(r, p, was[key(row)], seen, row, now)
 		}
-		for key := range p.waiting {
-			if !live[key] {
-				delete(p.waiting, key)
-			}
-		}
-		for key := range p.holding {
-			if !live[key] {
-				delete(p.holding, key)
-				delete(p.unhealthy, key)
+		for _, m := range []map[string]time.Time{p.waiting, p.holding, p.unhealthy} {
+			for k := range m {
+				if !live[k] {
+					delete(m, k)
+				}
 			}
 		}
 	}
 }
 
-// step follows one request from one picture to the next.
-func (t *tracker) step(r Rollout, p *promiseTrack, key string, was report.Row, seen bool, row report.Row, now time.Time) {
-	at := row.Since
-	if at.IsZero() || at.After(now) {
-		at = now
+func key(r report.Row) string { return r.Namespace + "/" + r.Name }
+
+// stamp is when a row entered its phase: its record's time, or now when it has none.
+func stamp(row report.Row, now time.Time) time.Time {
+	if row.Since.IsZero() || row.Since.After(now) {
+		return now
 	}
-	if !seen || was.Phase != row.Phase {
-		if row.Phase != report.PhasePending {
-			p.timeline = append(p.timeline, Moment{At: at, Request: key, Phase: row.Phase, Message: row.Message})
-			if len(p.timeline) > timelineLength {
-				p.timeline = p.timeline[len(p.timeline)-timelineLength:]
-			}
+	return row.Since
+}
+
+// step follows one request's phase and health from one picture to the next.
+func (t *tracker) step(r Rollout, p *promiseTrack, was report.Row, seen bool, row report.Row, now time.Time) {
+	k := key(row)
+	at := stamp(row, now)
+	if (!seen || was.Phase != row.Phase) && row.Phase != report.PhasePending {
+		p.timeline = append(p.timeline, Moment{At: at, Request: k, Phase: row.Phase, Message: row.Message})
+		if len(p.timeline) > timelineLength {
+			p.timeline = p.timeline[len(p.timeline)-timelineLength:]
 		}
 	}
 	if row.Phase == rollout.PhaseWaiting {
-		if _, ok := p.waiting[key]; !ok {
-			p.waiting[key] = at
+		if _, ok := p.waiting[k]; !ok {
+			p.waiting[k] = at
 		}
+	} else if row.Slot == "" {
+		delete(p.waiting, k) // left the queue without a slot: aborted, skipped, or moved on
 	}
-	holds, held := row.Slot != "", seen && was.Slot != ""
-	switch {
-	case holds && !held:
-		if seen { // a take the observer saw happen
-			if began, ok := p.waiting[key]; ok && !at.Before(began) {
-				t.m.slotWait.WithLabelValues(r.Promise).Observe(at.Sub(began).Seconds())
-			}
-			if len(p.releases) > 0 && !at.Before(p.releases[0]) {
-				t.m.handoffGap.WithLabelValues(r.Promise).Observe(at.Sub(p.releases[0]).Seconds())
-				p.releases = p.releases[1:]
-			}
-		}
-		delete(p.waiting, key)
-		p.holding[key] = at
-	case !holds && held:
-		if took, ok := p.holding[key]; ok && !at.Before(took) {
-			t.m.upgradeDuration.WithLabelValues(r.Promise).Observe(at.Sub(took).Seconds())
-		}
-		if r.Waiting > 0 {
-			p.releases = append(p.releases, at)
-		}
-		delete(p.holding, key)
-	}
-	sick := holds && (row.Phase == rollout.PhaseFailed || row.Health == health.StateUnhealthy || row.Health == health.StateDegraded)
-	since, wasSick := p.unhealthy[key]
-	switch {
+	since, wasSick := p.unhealthy[k]
+	switch sick := sickHolder(row); {
 	case sick && !wasSick:
-		p.unhealthy[key] = now
+		p.unhealthy[k] = now
 	case !sick && wasSick:
 		t.m.unhealthyHold.WithLabelValues(r.Promise).Observe(now.Sub(since).Seconds())
-		delete(p.unhealthy, key)
+		delete(p.unhealthy, k)
 	}
+}
+
+// sickHolder reports whether a request holds its slot while its upgrade failed or its own fresh
+// records on the target say it is unhealthy: the rollout sits on it. Stale records (from the
+// version before) do not count.
+func sickHolder(row report.Row) bool {
+	return row.Slot != "" && (row.Phase == rollout.PhaseFailed ||
+		(row.Fresh && (row.Health == health.StateUnhealthy || row.Health == health.StateDegraded)))
 }
 
 // timelines is a copy of every rollout's timeline, oldest first.

@@ -26,7 +26,11 @@ func row(name, phase string, since int, slot string) report.Row {
 }
 
 func snap(now int, paused string, rows ...report.Row) Snapshot {
-	r := Rollout{Report: report.Report{Promise: "webapp", Target: "v2", Rows: rows, Paused: paused != "", PauseReason: paused}}
+	return snapTo("v2", now, paused, rows...)
+}
+
+func snapTo(target string, now int, paused string, rows ...report.Row) Snapshot {
+	r := Rollout{Report: report.Report{Promise: "webapp", Target: target, Rows: rows, Paused: paused != "", PauseReason: paused}}
 	for _, row := range rows {
 		if row.Phase == rollout.PhaseWaiting {
 			r.Waiting++
@@ -35,7 +39,7 @@ func snap(now int, paused string, rows ...report.Row) Snapshot {
 	return Snapshot{At: at(now), Rollouts: []Rollout{r}}
 }
 
-func sick(r report.Row) report.Row { r.Health = "unhealthy"; return r }
+func sick(r report.Row) report.Row { r.Health, r.Fresh = "unhealthy", true; return r }
 
 // sums is what a histogram of the test Promise holds: its count and sum.
 func sums(t *testing.T, h *prometheus.HistogramVec) (uint64, float64) {
@@ -83,6 +87,33 @@ func TestTracker(t *testing.T) {
 				snap(170, "", row("a", rollout.PhaseUpgraded, 165, "")),
 			},
 			want: want{wait: []float64{0, 0}, upgrade: []float64{1, 75}, unhealthy: []float64{1, 60}, handoff: []float64{0, 0}, trips: 1, moments: 3},
+		},
+		{
+			name: "a handoff within one picture is paired whatever the order of the rows",
+			snaps: []Snapshot{
+				snap(100, "", row("a", rollout.PhaseWaiting, 80, ""), row("b", rollout.PhaseUpgrading, 90, "s0")),
+				snap(130, "", row("a", rollout.PhaseUpgrading, 121, "s0"), row("b", rollout.PhaseUpgraded, 120, "")),
+			},
+			want: want{wait: []float64{1, 41}, upgrade: []float64{1, 30}, unhealthy: []float64{0, 0}, handoff: []float64{1, 1}, moments: 4},
+		},
+		{
+			name: "a wait given up does not carry into the next rollout",
+			snaps: []Snapshot{
+				snapTo("v2", 100, "", row("a", rollout.PhaseWaiting, 80, ""), row("b", rollout.PhaseUpgrading, 90, "s0")),
+				snapTo("v2", 200, "", row("a", report.PhasePending, -1, ""), row("b", rollout.PhaseUpgraded, 150, "")),
+				snapTo("v3", 500, "", row("a", rollout.PhaseWaiting, 490, ""), row("b", rollout.PhaseUpgrading, 495, "s0")),
+				snapTo("v3", 600, "", row("a", rollout.PhaseUpgrading, 560, "s0"), row("b", rollout.PhaseUpgraded, 550, "")),
+			},
+			want: want{wait: []float64{1, 70}, upgrade: []float64{2, 60 + 55}, unhealthy: []float64{0, 0}, handoff: []float64{1, 10}, moments: 7},
+		},
+		{
+			name: "records from before the upgrade are no unhealthy hold",
+			snaps: []Snapshot{
+				snap(100, "", row("a", rollout.PhaseUpgrading, 90, "s0")),
+				snap(110, "", func() report.Row { r := row("a", rollout.PhaseUpgrading, 90, "s0"); r.Health = "unhealthy"; return r }()),
+				snap(170, "", row("a", rollout.PhaseUpgraded, 165, "")),
+			},
+			want: want{wait: []float64{0, 0}, upgrade: []float64{1, 75}, unhealthy: []float64{0, 0}, handoff: []float64{0, 0}, moments: 2},
 		},
 		{
 			name: "no handoff is timed for a release nobody waited for",

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/duration"
+
+	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
 )
 
 //go:embed web
@@ -46,6 +48,7 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 // page is what the templates show: every rollout with its timeline, newest moment first.
 type page struct {
 	At       time.Time
+	Hold     turnstile.Hold
 	Rollouts []rolloutPage
 }
 
@@ -55,7 +58,7 @@ type rolloutPage struct {
 }
 
 func pageOf(s Snapshot) page {
-	p := page{At: s.At}
+	p := page{At: s.At, Hold: s.Hold}
 	for _, r := range s.Rollouts {
 		moments := s.Timeline[r.Promise]
 		newest := make([]Moment, 0, len(moments))
@@ -122,7 +125,10 @@ func (o *Observer) events(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			fmt.Fprint(w, "event: rollouts\n")
-			for _, line := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
+			// An event's data ends at a line break of any kind: a stray carriage return in a
+			// message would cut the fragment short.
+			html := strings.NewReplacer("\r\n", "\n", "\r", "\n").Replace(b.String())
+			for _, line := range strings.Split(strings.TrimRight(html, "\n"), "\n") {
 				fmt.Fprintf(w, "data: %s\n", line)
 			}
 			fmt.Fprint(w, "\n")

@@ -46,12 +46,15 @@ type Report struct {
 	Slots       int    `json:"slots"`
 	Paused      bool   `json:"paused"`
 	PauseReason string `json:"pauseReason,omitempty"`
-	Aborted     bool   `json:"aborted"`
-	Total       int    `json:"total"`
-	Upgraded    int    `json:"upgraded"`
-	Failed      int    `json:"failed"`
-	Waiting     int    `json:"waiting"`
-	Rows        []Row  `json:"requests"`
+	// Held: the platform-wide hold (pause --all) stops every Promise's rollout.
+	Held       bool   `json:"held"`
+	HoldReason string `json:"holdReason,omitempty"`
+	Aborted    bool   `json:"aborted"`
+	Total      int    `json:"total"`
+	Upgraded   int    `json:"upgraded"`
+	Failed     int    `json:"failed"`
+	Waiting    int    `json:"waiting"`
+	Rows       []Row  `json:"requests"`
 }
 
 // Outcome is the state a rollout is in, as status's exit code reports it.
@@ -68,7 +71,7 @@ const (
 // still progressing.
 func (r Report) Outcome() Outcome {
 	switch {
-	case r.Paused || r.Aborted || r.Failed > 0:
+	case r.Held || r.Paused || r.Aborted || r.Failed > 0:
 		return Halted
 	case r.Total > 0 && r.Upgraded == r.Total:
 		return Done
@@ -94,7 +97,8 @@ func WithDeclared(v turnstile.View, declared string) turnstile.View {
 func Build(promise string, view turnstile.View, requests []unstructured.Unstructured, slots int, now time.Time) Report {
 	ro := view.Rollout
 	rep := Report{Promise: promise, Target: ro.Target, Previous: ro.Previous, Slots: slots, Paused: ro.Paused,
-		PauseReason: ro.PauseReason, Aborted: ro.AbortedVersion != "" && ro.AbortedVersion == ro.Target}
+		PauseReason: ro.PauseReason, Aborted: ro.AbortedVersion != "" && ro.AbortedVersion == ro.Target,
+		Held: view.Hold.Active, HoldReason: view.Hold.Reason}
 	held := map[string]turnstile.Slot{}
 	for _, s := range view.Slots {
 		if s.Held() {
@@ -113,10 +117,13 @@ func Build(promise string, view turnstile.View, requests []unstructured.Unstruct
 		switch s, ok := held[key]; {
 		case ok:
 			row.Phase, row.Slot, row.Since = rollout.PhaseUpgrading, s.Name, s.AcquireTime
-			if s.Phase == turnstile.PhaseFailed {
+			switch {
+			case s.Phase == turnstile.PhaseFailed:
 				row.Phase, row.Message = rollout.PhaseFailed, s.Message
-			} else if st.Version == ro.Target && st.Phase == rollout.PhaseVerifying {
-				row.Phase = rollout.PhaseVerifying
+			case st.Version == ro.Target && (st.Phase == rollout.PhaseVerifying || st.Phase == rollout.PhaseUpgraded || st.Phase == rollout.PhaseFailed):
+				// await publishes its verdict a moment before it releases the slot (or marks it
+				// failed): the verdict is where the request stands.
+				row.Phase = st.Phase
 			}
 		case st.Version == ro.Target && st.Phase != "":
 			row.Phase, row.Since, row.Position = st.Phase, st.Since, st.Position
@@ -187,6 +194,8 @@ func (r Report) State() string {
 	switch {
 	case r.Aborted:
 		return "Aborted"
+	case r.Held:
+		return strings.TrimSuffix("Held platform-wide: "+r.HoldReason, ": ")
 	case r.Paused && r.PauseReason != "":
 		return "Paused: " + r.PauseReason
 	case r.Paused:

@@ -16,6 +16,7 @@ func TestOutcome(t *testing.T) {
 		{"part way", Report{Total: 5, Upgraded: 2, Waiting: 3}, Progressing},
 		{"all upgraded", Report{Total: 5, Upgraded: 5}, Done},
 		{"paused", Report{Total: 5, Upgraded: 2, Paused: true}, Halted},
+		{"held platform-wide", Report{Total: 5, Upgraded: 2, Held: true}, Halted},
 		{"aborted", Report{Total: 5, Upgraded: 5, Aborted: true}, Halted},
 		{"a failed upgrade", Report{Total: 5, Upgraded: 1, Failed: 1}, Halted},
 	}

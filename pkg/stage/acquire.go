@@ -11,6 +11,7 @@ import (
 
 	"github.com/kratix-turnstile/turnstile/pkg/rollout"
 	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
+	"github.com/kratix-turnstile/turnstile/pkg/window"
 )
 
 type acquireFlags struct {
@@ -19,6 +20,11 @@ type acquireFlags struct {
 	gateNew       bool
 	approvalWaves []int
 	waveGrace     time.Duration
+	allowWindows  []string
+	denyWindows   []string
+	notBefore     string
+	calendar      window.Calendar
+	waveSoak      time.Duration
 }
 
 func newAcquireCommand() *command {
@@ -37,9 +43,33 @@ and its place in line.`)
 		"waves that wait for `kubectl turnstile approve PROMISE WAVE` before their first request goes")
 	cmd.flags.DurationVar(&f.waveGrace, "wave-grace", DefaultWaveGrace,
 		"how long after a rollout starts to hold this request while requests of earlier waves (the canary) have not arrived; 0 orders only the requests waiting")
+	cmd.flags.StringArrayVar(&f.allowWindows, "allow-window", nil,
+		`upgrades start only inside these windows: "CRON for DURATION [in ZONE]", e.g. "0 2 * * 1-5 for 4h in Europe/Berlin" (repeatable)`)
+	cmd.flags.StringArrayVar(&f.denyWindows, "deny-window", nil,
+		`no upgrade starts inside these windows (freezes; deny wins over allow), written as --allow-window (repeatable)`)
+	cmd.flags.StringVar(&f.notBefore, "not-before", "", "no upgrade starts before this time (RFC 3339, e.g. 2026-12-24T02:00:00Z)")
+	cmd.flags.DurationVar(&f.waveSoak, "wave-soak", 0,
+		"hold each wave until every request of the waves before it is done and the last of them was released this long ago (bake time); 0 for none")
 	cmd.flags.BoolVar(&f.gateNew, "gate-new-requests", false,
 		"make brand-new requests wait for a slot too (by default only upgrades of existing requests are gated)")
 	return cmd
+}
+
+// parseCalendar checks the windows and the scheduled start, naming the flag that is wrong.
+func (f *acquireFlags) parseCalendar() error {
+	var err error
+	if f.calendar.Allow, err = window.ParseAll(f.allowWindows); err != nil {
+		return fmt.Errorf("--allow-window: %w", err)
+	}
+	if f.calendar.Deny, err = window.ParseAll(f.denyWindows); err != nil {
+		return fmt.Errorf("--deny-window: %w", err)
+	}
+	if f.notBefore != "" {
+		if f.calendar.NotBefore, err = time.Parse(time.RFC3339, f.notBefore); err != nil {
+			return fmt.Errorf("--not-before %q: want an RFC 3339 time, e.g. 2026-12-24T02:00:00Z", f.notBefore)
+		}
+	}
+	return nil
 }
 
 // abortedRetryAfter is how long a request of an aborted version waits between runs.
@@ -53,12 +83,15 @@ func runAcquire(ctx context.Context, cmd *command, out io.Writer, f *acquireFlag
 		if err := durationIn("wave-grace", f.waveGrace, 0, MaxWaveGrace); err != nil {
 			return err
 		}
+		if err := durationIn("wave-soak", f.waveSoak, 0, window.MaxDuration); err != nil {
+			return err
+		}
 		for _, w := range f.approvalWaves {
 			if w < 0 || w > rollout.MaxWave {
 				return fmt.Errorf("--require-approval-waves must list waves from 0 to %d, got %d", rollout.MaxWave, w)
 			}
 		}
-		return nil
+		return f.parseCalendar()
 	}, &f.defaultWave)
 	if err != nil {
 		return err
@@ -125,7 +158,7 @@ func runAcquire(ctx context.Context, cmd *command, out io.Writer, f *acquireFlag
 	defer cancel()
 	var published *turnstile.Wait
 	grant, err := r.turn.Acquire(waitCtx, req, turnstile.AcquireOptions{Target: target, ApprovalWaves: f.approvalWaves,
-		Expected: expected, Grace: f.waveGrace, OnWait: func(w turnstile.Wait) {
+		Expected: expected, Grace: f.waveGrace, Calendar: f.calendar, WaveSoak: f.waveSoak, OnWait: func(w turnstile.Wait) {
 			r.out.printf("%s", w.Message())
 			if published == nil {
 				r.events.emit(ctx, corev1.EventTypeNormal, "WaitingForSlot", w.Message())
@@ -156,6 +189,10 @@ func runAcquire(ctx context.Context, cmd *command, out io.Writer, f *acquireFlag
 			// Asking every 30s for a slot that will never be granted only loads the platform:
 			// a rollback or a new version changes the Promise, and Kratix re-runs it then.
 			retryAfter = max(retryAfter, abortedRetryAfter)
+		}
+		if until := waiting.Wait.Until; !until.IsZero() {
+			// A window opens at a known time: come back then, not every --retry-after.
+			retryAfter = max(retryAfter, until.Sub(r.clock.Now()).Truncate(time.Second)+time.Second)
 		}
 		r.out.printf("still waiting after %s: asking Kratix to retry in %s", f.wait, retryAfter)
 		since := waiting.Wait.Arrival // when it joined the queue, not this retry

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/kratix-turnstile/turnstile/pkg/window"
 )
 
 // HolderStatus is what a waiter has learned about the request holding a slot.
@@ -64,6 +66,8 @@ type Wait struct {
 	Aborted bool
 	// Arrival is when this request joined the queue.
 	Arrival time.Time
+	// Until is when what blocks it lifts by itself (a window opening); zero if it does not.
+	Until time.Time
 }
 
 // Message is the one line a waiting stage prints and reports.
@@ -135,6 +139,10 @@ type decideInput struct {
 	// grace is how long after the rollout started a request waits for earlier waves' requests
 	// to arrive; 0 orders only the waiters present.
 	grace time.Duration
+	// calendar is when upgrades may start, as the Promise's stage sets it.
+	calendar window.Calendar
+	// waveSoak is how long a wave waits after the waves before it are done; 0 for no barrier.
+	waveSoak time.Duration
 }
 
 // decide is the whole queueing policy: re-enter a held slot, take a free one, or wait.
@@ -190,7 +198,14 @@ func decide(in decideInput) decision {
 	d.wait.Position, d.wait.Queue, d.wait.Arrival = position, len(queue)+1, me.Arrival
 
 	r := in.view.Rollout
-	switch {
+	switch h := in.view.Hold; {
+	case h.Active:
+		d.wait.Blocked, d.wait.Reason = true, "platform-wide hold"
+		if h.Reason != "" {
+			d.wait.Reason += ": " + h.Reason
+		}
+		d.wait.Reason += " (kubectl turnstile resume --all lifts it)"
+		return d
 	case r.Paused:
 		d.wait.Blocked, d.wait.Reason = true, "rollout paused"
 		if r.PauseReason != "" {
@@ -202,8 +217,26 @@ func decide(in decideInput) decision {
 		d.wait.Reason = fmt.Sprintf("rollout of %s aborted; a new version starts a new rollout", in.target)
 		return d
 	}
+	if r.WindowsErr != nil {
+		d.wait.Blocked, d.wait.Reason = true, fmt.Sprintf("the rollout's windows cannot be read (%v): kubectl turnstile window %s sets them again", r.WindowsErr, in.promise)
+		return d
+	}
+	if v := in.calendar.With(r.Windows).At(in.now); !v.Open {
+		d.wait.Blocked, d.wait.Reason, d.wait.Until = true, v.Reason, v.Opens
+		if !v.Opens.IsZero() {
+			d.recheck = earliest(d.recheck, v.Opens)
+		}
+		return d
+	}
 	if w, ok := r.NeedsApproval(in.me.Wave); ok {
 		d.wait.Blocked, d.wait.Reason = true, fmt.Sprintf("wave %d waits for approval: kubectl turnstile approve %s %d", w, in.promise, w)
+		return d
+	}
+	if reason, until, ok := waveSoaking(in, queue); ok {
+		d.wait.Blocked, d.wait.Reason, d.wait.Until = true, reason, until
+		if !until.IsZero() {
+			d.recheck = earliest(d.recheck, until)
+		}
 		return d
 	}
 	if until := r.Started.Add(in.grace); in.grace > 0 && !r.Started.IsZero() && in.now.Before(until) {
@@ -219,6 +252,37 @@ func decide(in decideInput) decision {
 		d.action, d.slot = actTake, free[position]
 	}
 	return d
+}
+
+// waveSoaking says whether a soak between waves holds this request back, why, and until when (zero
+// while an earlier wave is still under way). With a soak, a wave starts only once no request of
+// an earlier wave is upgrading or in line, and the last of them was released waveSoak ago: its
+// upgrade was judged healthy then, and the wave is left to show what that was worth.
+func waveSoaking(in decideInput, queue []Ticket) (string, time.Time, bool) {
+	if in.waveSoak <= 0 {
+		return "", time.Time{}, false
+	}
+	for _, s := range in.view.Slots {
+		if s.Held() && s.Wave < in.me.Wave && !in.holders[s.HolderUID].Gone {
+			return fmt.Sprintf("wave %d is still upgrading (%s): wave %d starts %s after it is done", s.Wave, s.Request, in.me.Wave, window.Human(in.waveSoak)), time.Time{}, true
+		}
+	}
+	for _, t := range queue {
+		if t.Wave < in.me.Wave {
+			return fmt.Sprintf("wave %d has requests in line: wave %d starts %s after it is done", t.Wave, in.me.Wave, window.Human(in.waveSoak)), time.Time{}, true
+		}
+	}
+	var last Released
+	for _, s := range in.view.Slots {
+		if r := s.Released; r.Version == in.target && r.Wave < in.me.Wave && r.At.After(last.At) {
+			last = r
+		}
+	}
+	if until := last.At.Add(in.waveSoak); !last.At.IsZero() && in.now.Before(until) {
+		return fmt.Sprintf("wave %d soaks for %s after its last upgrade: wave %d starts at %s UTC (in %s)",
+			last.Wave, window.Human(in.waveSoak), in.me.Wave, until.UTC().Format(time.TimeOnly), window.Human(until.Sub(in.now))), until, true
+	}
+	return "", time.Time{}, false
 }
 
 // earliestWave is the expected request of the lowest wave below wave, if any.

@@ -13,6 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/utils/ptr"
+
+	"github.com/kratix-turnstile/turnstile/pkg/window"
 )
 
 // leasesClient satisfies Config.Leases for validation tests, which never call it.
@@ -50,8 +52,34 @@ func slotLease(i int, holder *Request, renewed time.Time, phase string) *coordin
 	return lease(SlotName("db", i), RoleSlot, holder, renewed, renewed, a)
 }
 
+// released is a free slot last released by a request of wave, upgrading to version, at at.
+func released(i, wave int, version string, at time.Time) *coordinationv1.Lease {
+	return lease(SlotName("db", i), RoleSlot, nil, at, at, map[string]string{AnnotationReleasedWave: strconv.Itoa(wave),
+		AnnotationReleasedVersion: version, AnnotationReleasedAt: at.Format(time.RFC3339Nano)})
+}
+
 func ticketLease(r Request, arrived, renewed time.Time) *coordinationv1.Lease {
 	return lease(TicketName("db", r), RoleTicket, &r, arrived, renewed, nil)
+}
+
+// calendar is a Promise's calendar of one allow and one deny window ("" for none).
+func calendar(t *testing.T, allow, deny string) window.Calendar {
+	t.Helper()
+	var c window.Calendar
+	for _, w := range []struct {
+		spec string
+		into *[]window.Window
+	}{{allow, &c.Allow}, {deny, &c.Deny}} {
+		if w.spec == "" {
+			continue
+		}
+		parsed, err := window.Parse(w.spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		*w.into = append(*w.into, parsed)
+	}
+	return c
 }
 
 func TestDecide(t *testing.T) {
@@ -73,6 +101,8 @@ func TestDecide(t *testing.T) {
 		expected  []Expected
 		grace     time.Duration
 		following bool
+		calendar  window.Calendar
+		waveSoak  time.Duration
 	}{
 		{name: "no leases yet: take slot 0", slots: 1, me: me, want: actTake, wantSlot: 0},
 		{name: "holding a slot: re-enter it", slots: 1, me: me,
@@ -130,6 +160,37 @@ func TestDecide(t *testing.T) {
 			leases: []*coordinationv1.Lease{slotLease(0, &me, t0, PhaseUpgrading),
 				lease(RolloutName("db"), RoleRollout, nil, t0, t0, map[string]string{AnnotationPaused: "true"})},
 			want: actReenter},
+		{name: "a platform-wide hold grants nothing", slots: 1, me: me,
+			leases: []*coordinationv1.Lease{lease(HoldName, RoleHold, nil, t0, t0, map[string]string{AnnotationPaused: "true", AnnotationPauseReason: "incident 42"})},
+			want:   actWait, paused: true},
+		{name: "a platform-wide hold still lets a holder re-enter", slots: 1, me: me,
+			leases: []*coordinationv1.Lease{slotLease(0, &me, t0, PhaseUpgrading), lease(HoldName, RoleHold, nil, t0, t0, map[string]string{AnnotationPaused: "true"})},
+			want:   actReenter},
+		{name: "a lifted platform-wide hold holds nothing back", slots: 1, me: me,
+			leases: []*coordinationv1.Lease{lease(HoldName, RoleHold, nil, t0, t0, nil)}, want: actTake},
+		{name: "outside the Promise's allow window: wait until it opens", slots: 1, me: me, calendar: calendar(t, "0 2 * * * for 1h", ""),
+			want: actWait, paused: true, recheck: time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC)},
+		{name: "inside the Promise's allow window: take", slots: 1, me: me, calendar: calendar(t, "0 11 * * * for 2h", ""), want: actTake},
+		{name: "the operator's freeze on the rollout record wins over the allow window", slots: 1, me: me, calendar: calendar(t, "0 11 * * * for 2h", ""),
+			leases: []*coordinationv1.Lease{lease(RolloutName("db"), RoleRollout, nil, t0, t0, map[string]string{AnnotationDenyWindows: "30 11 * * * for 1h"})},
+			want:   actWait, paused: true, recheck: time.Date(2026, 11, 22, 12, 30, 0, 0, time.UTC)},
+		{name: "an unreadable window on the record holds the rollout", slots: 1, me: me,
+			leases: []*coordinationv1.Lease{lease(RolloutName("db"), RoleRollout, nil, t0, t0, map[string]string{AnnotationDenyWindows: "whenever"})},
+			want:   actWait, paused: true},
+		{name: "a window never cuts short an upgrade under way: the holder re-enters", slots: 1, me: me, calendar: calendar(t, "", "0 0 * * * for 24h"),
+			leases: []*coordinationv1.Lease{slotLease(0, &me, t0, PhaseUpgrading)}, want: actReenter},
+		{name: "with a wave soak, a later wave waits while an earlier one upgrades, slots free or not", slots: 3, me: request("me", 2), waveSoak: 10 * time.Minute,
+			leases: []*coordinationv1.Lease{slotLease(0, &a, t0, PhaseUpgrading)}, want: actWait, paused: true, recheck: t0.Add(time.Minute)},
+		{name: "with a wave soak, a later wave waits while an earlier one has requests in line", slots: 3, me: request("me", 2), waveSoak: 10 * time.Minute,
+			leases: []*coordinationv1.Lease{ticketLease(a, t0.Add(-time.Second), t0)}, want: actWait, paused: true, wantPos: 1, recheck: t0.Add(time.Minute)},
+		{name: "with a wave soak, a later wave waits until the earlier wave's last release is that old", slots: 1, me: request("me", 2), waveSoak: 10 * time.Minute, target: "v2",
+			leases: []*coordinationv1.Lease{released(0, 1, "v2", t0.Add(-4*time.Minute))}, want: actWait, paused: true, recheck: t0.Add(6 * time.Minute)},
+		{name: "a wave soak that has passed lets the next wave start", slots: 1, me: request("me", 2), waveSoak: 10 * time.Minute, target: "v2",
+			leases: []*coordinationv1.Lease{released(0, 1, "v2", t0.Add(-11*time.Minute))}, want: actTake},
+		{name: "a release of an earlier rollout does not soak this one", slots: 1, me: request("me", 2), waveSoak: 10 * time.Minute, target: "v2",
+			leases: []*coordinationv1.Lease{released(0, 1, "v1", t0.Add(-time.Minute))}, want: actTake},
+		{name: "a wave does not soak after itself", slots: 1, me: me, waveSoak: 10 * time.Minute, target: "v2",
+			leases: []*coordinationv1.Lease{released(0, 1, "v2", t0.Add(-time.Minute))}, want: actTake},
 		{name: "an aborted version grants nothing", slots: 1, me: me, target: "v2",
 			leases: []*coordinationv1.Lease{lease(RolloutName("db"), RoleRollout, nil, t0, t0, map[string]string{AnnotationAborted: "v2"})},
 			want:   actWait, paused: true},
@@ -170,7 +231,7 @@ func TestDecide(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := decide(decideInput{promise: "db", view: NewView("db", tt.slots, tt.leases), me: tt.me, target: tt.target,
-				slots: tt.slots, now: t0, holders: tt.holders, expected: tt.expected, grace: tt.grace, following: tt.following})
+				slots: tt.slots, now: t0, holders: tt.holders, expected: tt.expected, grace: tt.grace, following: tt.following, calendar: tt.calendar, waveSoak: tt.waveSoak})
 			if d.action != tt.want {
 				t.Fatalf("action = %v, want %v (wait: %+v)", d.action, tt.want, d.wait)
 			}

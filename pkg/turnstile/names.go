@@ -28,6 +28,11 @@ const (
 	AnnotationPhase   = "turnstile.kratix.io/phase"
 	AnnotationMessage = "turnstile.kratix.io/message"
 	AnnotationWave    = "turnstile.kratix.io/wave"
+	// On a slot, its last release: the wave and version of the request that released it, and
+	// when (RFC 3339 with fractions), which a soak between waves is measured from.
+	AnnotationReleasedWave    = "turnstile.kratix.io/released-wave"
+	AnnotationReleasedVersion = "turnstile.kratix.io/released-version"
+	AnnotationReleasedAt      = "turnstile.kratix.io/released-at"
 
 	// On the rollout Lease.
 	AnnotationTarget      = "turnstile.kratix.io/target-version"
@@ -40,6 +45,11 @@ const (
 	// approval before their first request goes; AnnotationApproved those approved so far.
 	AnnotationApprovalWaves = "turnstile.kratix.io/approval-waves"
 	AnnotationApproved      = "turnstile.kratix.io/approved-waves"
+	// The operator's windows (kubectl turnstile window): allow and deny windows, each
+	// "CRON for DURATION in ZONE", separated by "; ", and a scheduled start (RFC 3339).
+	AnnotationAllowWindows = "turnstile.kratix.io/allow-windows"
+	AnnotationDenyWindows  = "turnstile.kratix.io/deny-windows"
+	AnnotationNotBefore    = "turnstile.kratix.io/not-before"
 	// AnnotationBy names who last paused, resumed, aborted, approved or skipped, and when.
 	AnnotationBy = "turnstile.kratix.io/changed-by"
 )

@@ -51,15 +51,21 @@ var errUnchanged = errors.New("unchanged")
 // conflicts with a fresh read. A change returning an error writes nothing. It returns the Lease
 // as written, or as read when change left it unchanged; nil when there is none.
 func (t *Turnstile) updateRollout(ctx context.Context, change func(*coordinationv1.Lease) error) (*coordinationv1.Lease, error) {
-	name := RolloutName(t.cfg.Promise)
+	return t.updateRecord(ctx, RolloutName(t.cfg.Promise), t.labels(RoleRollout), t.own, "the rollout of "+t.cfg.Promise, change)
+}
+
+// updateRecord is updateRollout for any record Lease: name, with labels when it is created,
+// and own to set its owner before each write.
+func (t *Turnstile) updateRecord(ctx context.Context, name string, labels map[string]string, own func(*coordinationv1.Lease),
+	what string, change func(*coordinationv1.Lease) error) (*coordinationv1.Lease, error) {
 	for {
 		l, err := t.leases.Get(ctx, name, metav1.GetOptions{})
 		create := apierrors.IsNotFound(err)
 		switch {
 		case create:
-			l = &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: t.cfg.Namespace, Labels: t.labels(RoleRollout)}}
+			l = &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: t.cfg.Namespace, Labels: labels}}
 		case err != nil:
-			return nil, t.writeError("reading the rollout of "+t.cfg.Promise, err)
+			return nil, t.writeError("reading "+what, err)
 		}
 		if l.Annotations == nil {
 			l.Annotations = map[string]string{}
@@ -72,7 +78,7 @@ func (t *Turnstile) updateRollout(ctx context.Context, change func(*coordination
 		} else if err != nil {
 			return nil, err
 		}
-		t.own(l)
+		own(l)
 		if create {
 			l, err = t.leases.Create(ctx, l, metav1.CreateOptions{})
 		} else {
@@ -82,7 +88,7 @@ func (t *Turnstile) updateRollout(ctx context.Context, change func(*coordination
 			continue
 		}
 		if err != nil {
-			return nil, t.writeError("updating the rollout of "+t.cfg.Promise, err)
+			return nil, t.writeError("updating "+what, err)
 		}
 		return l, nil
 	}

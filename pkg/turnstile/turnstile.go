@@ -13,6 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
 	"k8s.io/utils/clock"
+
+	"github.com/kratix-turnstile/turnstile/pkg/window"
 )
 
 // DefaultNamespace is where slot Leases live unless configured otherwise.
@@ -134,6 +136,12 @@ type AcquireOptions struct {
 	// when Kratix re-runs it last. Grace 0 orders only the waiters present.
 	Expected []Expected
 	Grace    time.Duration
+	// Calendar is when upgrades may start, as the Promise sets it; the operator's windows on
+	// the rollout record (kubectl turnstile window) apply as well.
+	Calendar window.Calendar
+	// WaveSoak holds a wave until the waves before it are done and their last upgrade was
+	// released this long ago; 0 lets a wave start as soon as slots and the queue allow.
+	WaveSoak time.Duration
 }
 
 // Acquire blocks until the request holds a slot, and returns it. A request that already holds
@@ -319,7 +327,7 @@ func (t *Turnstile) turn(ctx context.Context, a *acquiring, view View, now time.
 	}
 	a.expected = arrived(a.expected, view, target)
 	d := decide(decideInput{promise: t.cfg.Promise, view: view, me: req, target: target, slots: t.cfg.Slots, now: now,
-		holders: holders, following: following, expected: a.expected, grace: a.opts.Grace})
+		holders: holders, following: following, expected: a.expected, grace: a.opts.Grace, calendar: a.opts.Calendar, waveSoak: a.opts.WaveSoak})
 	for _, s := range d.unmarked {
 		t.markWorkflowFailed(ctx, s, holders[s.HolderUID].WorkflowFailed)
 	}

@@ -11,6 +11,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/resourceversion"
+
+	"github.com/kratix-turnstile/turnstile/pkg/window"
 )
 
 // Slot is what one slot Lease says.
@@ -30,6 +32,16 @@ type Slot struct {
 	AcquireTime time.Time
 	RenewTime   time.Time
 	Duration    time.Duration
+	// Released is the slot's last release, kept while later holders come and go.
+	Released Released
+}
+
+// Released is a slot's last release: by a request of which wave, upgrading to which version,
+// and when.
+type Released struct {
+	Wave    int
+	Version string
+	At      time.Time
 }
 
 // Held reports whether a request holds the slot.
@@ -78,6 +90,10 @@ type Rollout struct {
 	ApprovalWaves  []int
 	Approved       []int
 	ChangedBy      string
+	// Windows are the operator's windows; WindowsErr says why they could not be read, which
+	// holds the rollout (fail closed) until they are set again.
+	Windows    window.Calendar
+	WindowsErr error
 }
 
 // resourceVersion is the rollout Lease's, or "" when there is none yet.
@@ -122,6 +138,8 @@ type View struct {
 	Slots   []Slot
 	Tickets []Ticket
 	Rollout Rollout
+	// Hold is the platform-wide hold, which stops every Promise's rollout in the namespace.
+	Hold Hold
 }
 
 // NewView reads a Promise's Leases. Slots beyond n that exist are kept (so their holders are
@@ -146,6 +164,10 @@ func NewView(promise string, n int, leases []*coordinationv1.Lease) View {
 			if l.Name == RolloutName(promise) {
 				v.Rollout = rolloutFrom(l)
 			}
+		case RoleHold:
+			if l.Name == HoldName {
+				v.Hold = holdFrom(l)
+			}
 		}
 	}
 	for i := 0; i <= maxIndex; i++ {
@@ -160,6 +182,10 @@ func slotFrom(promise string, i int, l *coordinationv1.Lease) Slot {
 		return s
 	}
 	a := l.Annotations
+	if at, err := time.Parse(time.RFC3339Nano, a[AnnotationReleasedAt]); err == nil {
+		s.Released.At, s.Released.Version = at, a[AnnotationReleasedVersion]
+		s.Released.Wave, _ = strconv.Atoi(a[AnnotationReleasedWave])
+	}
 	s.Holder = deref(l.Spec.HolderIdentity)
 	if s.Holder == "" {
 		return s
@@ -190,6 +216,7 @@ func rolloutFrom(l *coordinationv1.Lease) Rollout {
 		PauseReason: a[AnnotationPauseReason], AbortedVersion: a[AnnotationAborted],
 		ApprovalWaves: ParseWaves(a[AnnotationApprovalWaves]), Approved: ParseWaves(a[AnnotationApproved]), ChangedBy: a[AnnotationBy]}
 	r.Started, _ = time.Parse(time.RFC3339, a[AnnotationStarted])
+	r.Windows, r.WindowsErr = WindowsFrom(a)
 	return r
 }
 

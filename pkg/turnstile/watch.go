@@ -8,7 +8,6 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
@@ -25,7 +24,7 @@ type leaseWatch struct {
 }
 
 func (t *Turnstile) listOptions() metav1.ListOptions {
-	return metav1.ListOptions{LabelSelector: labels.SelectorFromSet(labels.Set{LabelPromise: t.cfg.Promise}).String()}
+	return metav1.ListOptions{LabelSelector: Selector(t.cfg.Promise).String()}
 }
 
 // watch starts following the Promise's Leases and returns once it has listed them. It stops

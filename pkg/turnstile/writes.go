@@ -238,6 +238,12 @@ func (t *Turnstile) leaveQueue(ctx context.Context, req Request) (bool, error) {
 
 // clearHolder empties a slot Lease for the next holder.
 func clearHolder(l *coordinationv1.Lease, now time.Time) {
+	if l.Annotations == nil {
+		l.Annotations = map[string]string{}
+	}
+	l.Annotations[AnnotationReleasedWave] = l.Annotations[AnnotationWave]
+	l.Annotations[AnnotationReleasedVersion] = l.Annotations[AnnotationVersion]
+	l.Annotations[AnnotationReleasedAt] = now.UTC().Format(time.RFC3339Nano)
 	l.Spec.HolderIdentity = nil
 	l.Spec.AcquireTime = nil
 	l.Spec.RenewTime = &metav1.MicroTime{Time: now}

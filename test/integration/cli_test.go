@@ -27,8 +27,13 @@ var t0 = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 
 // kubectlTurnstile runs the plugin in-process and returns its exit code and output.
 func kubectlTurnstile(ctx context.Context, slotNS string, args ...string) (int, string, string) {
+	return kubectlTurnstileAs(ctx, adminKubeconfig(), slotNS, args...)
+}
+
+// kubectlTurnstileAs is kubectlTurnstile with the user of a kubeconfig.
+func kubectlTurnstileAs(ctx context.Context, kubeconfig, slotNS string, args ...string) (int, string, string) {
 	var stdout, stderr bytes.Buffer
-	all := append([]string{"--kubeconfig=" + adminKubeconfig(), "--slot-namespace=" + slotNS}, args...)
+	all := append([]string{"--kubeconfig=" + kubeconfig, "--slot-namespace=" + slotNS}, args...)
 	code := cli.Run(ctx, all, &stdout, &stderr, clocktesting.NewFakePassiveClock(t0.Add(5*time.Minute)))
 	return code, stdout.String(), stderr.String()
 }

@@ -197,7 +197,9 @@ var _ = ginkgo.Describe("the observer", ginkgo.Ordered, ginkgo.Label("area:obser
 
 	ginkgo.It("shows the rollout in a browser and updates it live, without a reload", func(ctx context.Context) {
 		browser := startBrowser()
-		gomega.Expect(chromedp.Do(browser, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS(`#live.on`)))).To(gomega.Succeed())
+		loading, cancel := context.WithTimeout(browser, patience.Scale(30*time.Second))
+		defer cancel()
+		gomega.Expect(chromedp.Do(loading, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS(`#live.on`)))).To(gomega.Succeed(), "the page never went live")
 		_, err := chromedp.Run(browser, chromedp.Evaluate[string](`window.loadedOnce = "yes"`))
 		gomega.Expect(err).NotTo(gomega.HaveOccurred())
 
@@ -227,7 +229,7 @@ var _ = ginkgo.Describe("the observer", ginkgo.Ordered, ginkgo.Label("area:obser
 		m, p := metrics(url), "promise="+promiseName
 		gomega.Expect(m.Value("turnstile_rollout_paused", p)).To(gomega.Equal(1.0))
 		gomega.Expect(m.Value("turnstile_requests", p, "phase=Verifying")).To(gomega.Equal(1.0))
-	})
+	}, ginkgo.NodeTimeout(patience.Scale(3*time.Minute)))
 
 	ginkgo.It("is readable without JavaScript", func() {
 		page := get(url)
