@@ -32,12 +32,14 @@ Promise's acquire stage sets (--allow-window, --deny-window, --not-before); a wa
 status says when it may go, and with workflow-control it comes back then rather than polling.`,
 		cobra.ExactArgs(1),
 		func(ctx context.Context, _ *clients, ts *turnstile.Turnstile, args []string, who string) (string, error) {
-			set := f.clear || len(f.allow) > 0 || len(f.deny) > 0 || f.notBefore != ""
-			if f.clear && (len(f.allow) > 0 || len(f.deny) > 0 || f.notBefore != "") {
+			given := len(f.allow) > 0 || len(f.deny) > 0 || f.notBefore != ""
+			if f.clear && given {
 				return "", fmt.Errorf("--clear removes every window: give it alone")
 			}
-			if set {
-				w := turnstile.Windows{Allow: f.allow, Deny: f.deny}
+			if f.clear || given {
+				// Only the kinds given are replaced: setting a scheduled start keeps a freeze.
+				w := turnstile.Windows{Allow: f.allow, Deny: f.deny, SetAllow: f.clear || len(f.allow) > 0,
+					SetDeny: f.clear || len(f.deny) > 0, SetNot: f.clear || f.notBefore != ""}
 				if f.notBefore != "" {
 					t, err := time.Parse(time.RFC3339, f.notBefore)
 					if err != nil {
@@ -55,8 +57,8 @@ status says when it may go, and with workflow-control it comes back then rather 
 			}
 			return describeWindows(args[0], view.Rollout, e.clock.Now()), nil
 		})
-	cmd.Flags().StringArrayVar(&f.allow, "allow", nil, "an allow window (repeatable); replaces the allow windows set before")
-	cmd.Flags().StringArrayVar(&f.deny, "deny", nil, "a deny window, a freeze (repeatable); replaces the deny windows set before")
+	cmd.Flags().StringArrayVar(&f.allow, "allow", nil, "an allow window (repeatable); replaces the allow windows set before, keeps the rest")
+	cmd.Flags().StringArrayVar(&f.deny, "deny", nil, "a deny window, a freeze (repeatable); replaces the deny windows set before, keeps the rest")
 	cmd.Flags().StringVar(&f.notBefore, "not-before", "", "no upgrade starts before this time (RFC 3339)")
 	cmd.Flags().BoolVar(&f.clear, "clear", false, "remove the operator's windows and scheduled start")
 	return cmd

@@ -44,7 +44,8 @@ func (t *tracker) observe(prev, next Snapshot) {
 	for _, r := range next.Rollouts {
 		p := t.promises[r.Promise]
 		old, seen := before[r.Promise]
-		if p == nil || (seen && old.Target != r.Target) {
+		fresh := seen && old.Target != r.Target
+		if p == nil || fresh {
 			// A new rollout: nothing of the last one is paired with this one's moments.
 			timeline := []Moment(nil)
 			if p != nil {
@@ -67,7 +68,7 @@ func (t *tracker) observe(prev, next Snapshot) {
 				if began, ok := p.holding[key(row)]; ok && !at.Before(began) {
 					t.m.upgradeDuration.WithLabelValues(r.Promise).Observe(at.Sub(began).Seconds())
 				}
-				if old.Waiting > 0 {
+				if old.Waiting > 0 && !fresh { // a release of the last rollout hands nothing on to this one
 					p.releases = append(p.releases, at)
 				}
 				delete(p.holding, key(row))
@@ -84,11 +85,14 @@ func (t *tracker) observe(prev, next Snapshot) {
 				if began, ok := p.waiting[key(row)]; ok && !at.Before(began) {
 					t.m.slotWait.WithLabelValues(r.Promise).Observe(at.Sub(began).Seconds())
 				}
-				if len(p.releases) > 0 && !at.Before(p.releases[0]) {
-					t.m.handoffGap.WithLabelValues(r.Promise).Observe(at.Sub(p.releases[0]).Seconds())
+				if len(p.releases) > 0 {
+					// A take stamped before its release is clock skew between nodes: a gap of 0,
+					// and the release is used up either way, or every later pairing would slip.
+					t.m.handoffGap.WithLabelValues(r.Promise).Observe(max(0, at.Sub(p.releases[0]).Seconds()))
 					p.releases = p.releases[1:]
 				}
 			}
+			delete(p.waiting, key(row))
 			p.holding[key(row)] = at
 		}
 		if r.Waiting == 0 && !took {

@@ -71,7 +71,8 @@ const (
 // still progressing.
 func (r Report) Outcome() Outcome {
 	switch {
-	case r.Held || r.Paused || r.Aborted || r.Failed > 0:
+	case r.Held && r.Upgraded < r.Total, r.Paused || r.Aborted || r.Failed > 0:
+		// The platform-wide hold halts only a rollout with work left to hold.
 		return Halted
 	case r.Total > 0 && r.Upgraded == r.Total:
 		return Done
@@ -120,9 +121,10 @@ func Build(promise string, view turnstile.View, requests []unstructured.Unstruct
 			switch {
 			case s.Phase == turnstile.PhaseFailed:
 				row.Phase, row.Message = rollout.PhaseFailed, s.Message
-			case st.Version == ro.Target && (st.Phase == rollout.PhaseVerifying || st.Phase == rollout.PhaseUpgraded || st.Phase == rollout.PhaseFailed):
+			case st.Version == ro.Target && !st.Since.Before(s.AcquireTime) &&
+				(st.Phase == rollout.PhaseVerifying || st.Phase == rollout.PhaseUpgraded || st.Phase == rollout.PhaseFailed):
 				// await publishes its verdict a moment before it releases the slot (or marks it
-				// failed): the verdict is where the request stands.
+				// failed): the verdict of this attempt, not of one before, is where it stands.
 				row.Phase = st.Phase
 			}
 		case st.Version == ro.Target && st.Phase != "":
@@ -194,7 +196,7 @@ func (r Report) State() string {
 	switch {
 	case r.Aborted:
 		return "Aborted"
-	case r.Held:
+	case r.Held && r.Upgraded < r.Total:
 		return strings.TrimSuffix("Held platform-wide: "+r.HoldReason, ": ")
 	case r.Paused && r.PauseReason != "":
 		return "Paused: " + r.PauseReason

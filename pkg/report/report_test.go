@@ -17,6 +17,7 @@ func TestOutcome(t *testing.T) {
 		{"all upgraded", Report{Total: 5, Upgraded: 5}, Done},
 		{"paused", Report{Total: 5, Upgraded: 2, Paused: true}, Halted},
 		{"held platform-wide", Report{Total: 5, Upgraded: 2, Held: true}, Halted},
+		{"done, though the platform is held", Report{Total: 5, Upgraded: 5, Held: true}, Done},
 		{"aborted", Report{Total: 5, Upgraded: 5, Aborted: true}, Halted},
 		{"a failed upgrade", Report{Total: 5, Upgraded: 1, Failed: 1}, Halted},
 	}

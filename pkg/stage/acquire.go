@@ -191,8 +191,10 @@ func runAcquire(ctx context.Context, cmd *command, out io.Writer, f *acquireFlag
 			retryAfter = max(retryAfter, abortedRetryAfter)
 		}
 		if until := waiting.Wait.Until; !until.IsZero() {
-			// A window opens at a known time: come back then, not every --retry-after.
-			retryAfter = max(retryAfter, until.Sub(r.clock.Now()).Truncate(time.Second)+time.Second)
+			// A window or soak ends at a known time: come back then rather than every
+			// --retry-after, but within half a lease, so the ticket stays alive and keeps the
+			// request's place (and the canary's) for the moment it opens.
+			retryAfter = max(retryAfter, min(until.Sub(r.clock.Now()).Truncate(time.Second)+time.Second, f.leaseDuration/2))
 		}
 		r.out.printf("still waiting after %s: asking Kratix to retry in %s", f.wait, retryAfter)
 		since := waiting.Wait.Arrival // when it joined the queue, not this retry

@@ -199,6 +199,11 @@ func decide(in decideInput) decision {
 
 	r := in.view.Rollout
 	switch h := in.view.Hold; {
+	case r.AbortedVersion != "" && r.AbortedVersion == in.target:
+		// First: the verdict on the version outlasts any hold, and spaces out its retries.
+		d.wait.Blocked, d.wait.Aborted = true, true
+		d.wait.Reason = fmt.Sprintf("rollout of %s aborted; a new version starts a new rollout", in.target)
+		return d
 	case h.Active:
 		d.wait.Blocked, d.wait.Reason = true, "platform-wide hold"
 		if h.Reason != "" {
@@ -212,21 +217,20 @@ func decide(in decideInput) decision {
 			d.wait.Reason += ": " + r.PauseReason
 		}
 		return d
-	case r.AbortedVersion != "" && r.AbortedVersion == in.target:
-		d.wait.Blocked, d.wait.Aborted = true, true
-		d.wait.Reason = fmt.Sprintf("rollout of %s aborted; a new version starts a new rollout", in.target)
-		return d
-	}
-	if r.WindowsErr != nil {
+	case r.WindowsErr != nil:
 		d.wait.Blocked, d.wait.Reason = true, fmt.Sprintf("the rollout's windows cannot be read (%v): kubectl turnstile window %s sets them again", r.WindowsErr, in.promise)
 		return d
 	}
-	if v := in.calendar.With(r.Windows).At(in.now); !v.Open {
-		d.wait.Blocked, d.wait.Reason, d.wait.Until = true, v.Reason, v.Opens
-		if !v.Opens.IsZero() {
-			d.recheck = earliest(d.recheck, v.Opens)
+	// The Promise's windows and the operator's each gate the start: an operator narrows what
+	// the Promise allows, never widens it.
+	for _, c := range []window.Calendar{in.calendar, r.Windows} {
+		if v := c.At(in.now); !v.Open {
+			d.wait.Blocked, d.wait.Reason, d.wait.Until = true, v.Reason, v.Opens
+			if !v.Opens.IsZero() {
+				d.recheck = earliest(d.recheck, v.Opens)
+			}
+			return d
 		}
-		return d
 	}
 	if w, ok := r.NeedsApproval(in.me.Wave); ok {
 		d.wait.Blocked, d.wait.Reason = true, fmt.Sprintf("wave %d waits for approval: kubectl turnstile approve %s %d", w, in.promise, w)
@@ -263,9 +267,16 @@ func waveSoaking(in decideInput, queue []Ticket) (string, time.Time, bool) {
 		return "", time.Time{}, false
 	}
 	for _, s := range in.view.Slots {
-		if s.Held() && s.Wave < in.me.Wave && !in.holders[s.HolderUID].Gone {
-			return fmt.Sprintf("wave %d is still upgrading (%s): wave %d starts %s after it is done", s.Wave, s.Request, in.me.Wave, window.Human(in.waveSoak)), time.Time{}, true
+		// A slot decide would hand on (its holder deleted, or gone quiet past its lease) is
+		// no upgrade under way.
+		if !s.Held() || s.Wave >= in.me.Wave || in.holders[s.HolderUID].Gone || (s.Expired(in.now) && s.Phase != PhaseFailed) {
+			continue
 		}
+		if s.Phase == PhaseFailed {
+			return fmt.Sprintf("wave %d's upgrade of %s failed: wave %d starts %s after wave %d is done (kubectl turnstile skip %s %s gives up on it)",
+				s.Wave, s.Request, in.me.Wave, window.Human(in.waveSoak), s.Wave, in.promise, s.Request), time.Time{}, true
+		}
+		return fmt.Sprintf("wave %d is still upgrading (%s): wave %d starts %s after it is done", s.Wave, s.Request, in.me.Wave, window.Human(in.waveSoak)), time.Time{}, true
 	}
 	for _, t := range queue {
 		if t.Wave < in.me.Wave {
@@ -273,14 +284,17 @@ func waveSoaking(in decideInput, queue []Ticket) (string, time.Time, bool) {
 		}
 	}
 	var last Released
+	started := in.view.Rollout.Started
 	for _, s := range in.view.Slots {
-		if r := s.Released; r.Version == in.target && r.Wave < in.me.Wave && r.At.After(last.At) {
+		// Releases of this rollout only: a rollback to a version rolled out before finds that
+		// rollout's releases on the slots too.
+		if r := s.Released; r.Version == in.target && r.Wave < in.me.Wave && r.At.After(last.At) && !r.At.Before(started) {
 			last = r
 		}
 	}
 	if until := last.At.Add(in.waveSoak); !last.At.IsZero() && in.now.Before(until) {
-		return fmt.Sprintf("wave %d soaks for %s after its last upgrade: wave %d starts at %s UTC (in %s)",
-			last.Wave, window.Human(in.waveSoak), in.me.Wave, until.UTC().Format(time.TimeOnly), window.Human(until.Sub(in.now))), until, true
+		return fmt.Sprintf("wave %d soaks for %s after its last upgrade: wave %d starts at %s UTC",
+			last.Wave, window.Human(in.waveSoak), in.me.Wave, until.UTC().Format(time.TimeOnly)), until, true
 	}
 	return "", time.Time{}, false
 }

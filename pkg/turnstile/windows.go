@@ -39,14 +39,16 @@ func splitWindows(s string) []string {
 	return strings.Split(s, windowSeparator)
 }
 
-// Windows is what SetWindows writes: the windows as written, checked before anything is.
+// Windows is what SetWindows writes: the kinds whose Set flag is on are replaced (an empty
+// value removes them), the others kept.
 type Windows struct {
-	Allow, Deny []string
-	NotBefore   time.Time
+	Allow, Deny               []string
+	NotBefore                 time.Time
+	SetAllow, SetDeny, SetNot bool
 }
 
-// SetWindows replaces the operator's windows on the rollout record; empty Windows clears them.
-// Each window is checked first: a bad one writes nothing.
+// SetWindows replaces the operator's windows of the kinds given on the rollout record. Each
+// window is checked first: a bad one writes nothing.
 func (t *Turnstile) SetWindows(ctx context.Context, w Windows, by string) error {
 	for _, specs := range [][]string{w.Allow, w.Deny} {
 		if _, err := window.ParseAll(specs); err != nil {
@@ -59,20 +61,22 @@ func (t *Turnstile) SetWindows(ctx context.Context, w Windows, by string) error 
 		}
 	}
 	_, err := t.updateRollout(ctx, func(l *coordinationv1.Lease) error {
-		set := func(key, value string) {
-			if value == "" {
+		set := func(on bool, key, value string) {
+			switch {
+			case !on:
+			case value == "":
 				delete(l.Annotations, key)
-			} else {
+			default:
 				l.Annotations[key] = value
 			}
 		}
-		set(AnnotationAllowWindows, strings.Join(w.Allow, windowSeparator))
-		set(AnnotationDenyWindows, strings.Join(w.Deny, windowSeparator))
+		set(w.SetAllow, AnnotationAllowWindows, strings.Join(w.Allow, windowSeparator))
+		set(w.SetDeny, AnnotationDenyWindows, strings.Join(w.Deny, windowSeparator))
 		notBefore := ""
 		if !w.NotBefore.IsZero() {
 			notBefore = w.NotBefore.UTC().Format(time.RFC3339)
 		}
-		set(AnnotationNotBefore, notBefore)
+		set(w.SetNot, AnnotationNotBefore, notBefore)
 		t.changedBy(l, by)
 		return nil
 	})

@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	// The stage and agent images have no zoneinfo: the binary carries its own (about 450 kB),
+	// so "in Europe/Berlin" means the same in a pod as on an operator's laptop.
+	_ "time/tzdata"
 
 	"github.com/robfig/cron/v3"
 )
@@ -36,6 +39,10 @@ func Parse(s string) (Window, error) {
 	if strings.HasPrefix(w.Cron, "CRON_TZ=") || strings.HasPrefix(w.Cron, "TZ=") {
 		return Window{}, fmt.Errorf("window %q: give the time zone with \"in ZONE\", not in the cron expression", s)
 	}
+	if strings.HasPrefix(w.Cron, "@") {
+		// @every is anchored to whenever it is asked, which makes no window at all.
+		return Window{}, fmt.Errorf("window %q: want five cron fields (minute hour day month weekday), not a descriptor", s)
+	}
 	if w.schedule, err = cron.ParseStandard(w.Cron); err != nil {
 		return Window{}, fmt.Errorf("window %q: cron %q: %w", s, w.Cron, err)
 	}
@@ -43,9 +50,13 @@ func Parse(s string) (Window, error) {
 		return Window{}, fmt.Errorf("window %q: duration %q: want a positive duration up to 168h, e.g. 4h", s, strings.TrimSpace(dur))
 	}
 	if zone = strings.TrimSpace(zone); zone != "" {
-		if w.Zone, err = time.LoadLocation(zone); err != nil {
+		// Local would mean the node's zone in a stage and the laptop's in the CLI.
+		if w.Zone, err = time.LoadLocation(zone); err != nil || zone == "Local" {
 			return Window{}, fmt.Errorf("window %q: time zone %q: want an IANA name such as Europe/Berlin", s, zone)
 		}
+	}
+	if w.schedule.Next(time.Now().In(w.Zone)).IsZero() {
+		return Window{}, fmt.Errorf("window %q: cron %q never fires", s, w.Cron)
 	}
 	return w, nil
 }
@@ -86,15 +97,6 @@ func (c Calendar) Empty() bool {
 	return len(c.Allow) == 0 && len(c.Deny) == 0 && c.NotBefore.IsZero()
 }
 
-// With is both calendars at once: the windows of each, and the later scheduled start.
-func (c Calendar) With(o Calendar) Calendar {
-	out := Calendar{Allow: append(append([]Window(nil), c.Allow...), o.Allow...), Deny: append(append([]Window(nil), c.Deny...), o.Deny...), NotBefore: c.NotBefore}
-	if o.NotBefore.After(out.NotBefore) {
-		out.NotBefore = o.NotBefore
-	}
-	return out
-}
-
 // Verdict says whether an upgrade may start now; if not, why, and when it may.
 type Verdict struct {
 	Open bool
@@ -117,11 +119,13 @@ func (c Calendar) At(now time.Time) Verdict {
 	for i := 0; i < 10000 && at.Before(now.Add(horizon)); i++ {
 		reason, next := c.closed(at)
 		if reason == "" {
+			// The opening, not a countdown: a waiter's status is written when its reason
+			// changes, and a countdown would change it every minute.
 			when := at.In(zone).Format("Mon 2 Jan 15:04 MST")
 			if zone != time.UTC {
 				when = at.In(zone).Format("Mon 2 Jan 15:04") + " " + zone.String()
 			}
-			return Verdict{Opens: at, Reason: fmt.Sprintf("%s: opens in %s (%s)", why, Human(at.Sub(now)), when)}
+			return Verdict{Opens: at, Reason: fmt.Sprintf("%s: opens %s", why, when)}
 		}
 		at, zone = next.t, next.zone
 	}
