@@ -118,13 +118,17 @@ func Build(promise string, view turnstile.View, requests []unstructured.Unstruct
 		switch s, ok := held[key]; {
 		case ok:
 			row.Phase, row.Slot, row.Since = rollout.PhaseUpgrading, s.Name, s.AcquireTime
+			// await publishes its verdict a moment before it releases the slot, and marks the
+			// slot failed a moment before it publishes a failure: the newer of the two says where
+			// the request stands. A status older than this attempt (whole seconds) says nothing.
+			ownVerdict := st.Version == ro.Target && !st.Since.Before(s.AcquireTime.Truncate(time.Second)) &&
+				(st.Phase == rollout.PhaseVerifying || st.Phase == rollout.PhaseUpgraded || st.Phase == rollout.PhaseFailed)
 			switch {
+			case ownVerdict && st.Phase == rollout.PhaseUpgraded:
+				row.Phase = st.Phase // recovered: the slot's failed mark is older
 			case s.Phase == turnstile.PhaseFailed:
 				row.Phase, row.Message = rollout.PhaseFailed, s.Message
-			case st.Version == ro.Target && !st.Since.Before(s.AcquireTime) &&
-				(st.Phase == rollout.PhaseVerifying || st.Phase == rollout.PhaseUpgraded || st.Phase == rollout.PhaseFailed):
-				// await publishes its verdict a moment before it releases the slot (or marks it
-				// failed): the verdict of this attempt, not of one before, is where it stands.
+			case ownVerdict:
 				row.Phase = st.Phase
 			}
 		case st.Version == ro.Target && st.Phase != "":

@@ -64,25 +64,12 @@ func (t *Turnstile) updateHold(ctx context.Context, change func(*coordinationv1.
 
 // HoldAll stops every Promise's rollout in the slot namespace granting slots, until ReleaseHold.
 func (t *Turnstile) HoldAll(ctx context.Context, reason, by string) error {
-	return t.updateHold(ctx, func(l *coordinationv1.Lease) error {
-		l.Annotations[AnnotationPaused] = "true"
-		l.Annotations[AnnotationPauseReason] = reason
-		t.changedBy(l, by)
-		return nil
-	})
+	return t.updateHold(ctx, t.pausing(reason, by))
 }
 
 // ReleaseHold lifts the platform-wide hold. It is an error to lift a hold that is not there.
 func (t *Turnstile) ReleaseHold(ctx context.Context, by string) error {
-	return t.updateHold(ctx, func(l *coordinationv1.Lease) error {
-		if l.Annotations[AnnotationPaused] != "true" {
-			return fmt.Errorf("no platform-wide hold in %s to lift", t.cfg.Namespace)
-		}
-		delete(l.Annotations, AnnotationPaused)
-		delete(l.Annotations, AnnotationPauseReason)
-		t.changedBy(l, by)
-		return nil
-	})
+	return t.updateHold(ctx, t.resuming(fmt.Errorf("no platform-wide hold in %s to lift", t.cfg.Namespace), by))
 }
 
 // ReadHold reads the platform-wide hold.

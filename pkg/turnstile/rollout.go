@@ -101,27 +101,37 @@ func (t *Turnstile) changedBy(l *coordinationv1.Lease, by string) {
 // Pause stops the rollout granting slots; upgrades under way finish. It stays paused, across
 // versions, until Resume.
 func (t *Turnstile) Pause(ctx context.Context, reason, by string) error {
-	_, err := t.updateRollout(ctx, func(l *coordinationv1.Lease) error {
-		l.Annotations[AnnotationPaused] = "true"
-		l.Annotations[AnnotationPauseReason] = reason
-		t.changedBy(l, by)
-		return nil
-	})
+	_, err := t.updateRollout(ctx, t.pausing(reason, by))
 	return err
 }
 
 // Resume lifts a pause. It is an error to resume a rollout that is not paused.
 func (t *Turnstile) Resume(ctx context.Context, by string) error {
-	_, err := t.updateRollout(ctx, func(l *coordinationv1.Lease) error {
+	_, err := t.updateRollout(ctx, t.resuming(fmt.Errorf("the rollout of %s is not paused", t.cfg.Promise), by))
+	return err
+}
+
+// pausing is the write of a pause, on the rollout record or the platform-wide hold.
+func (t *Turnstile) pausing(reason, by string) func(*coordinationv1.Lease) error {
+	return func(l *coordinationv1.Lease) error {
+		l.Annotations[AnnotationPaused] = "true"
+		l.Annotations[AnnotationPauseReason] = reason
+		t.changedBy(l, by)
+		return nil
+	}
+}
+
+// resuming is the write that lifts a pause, or fails with notPaused when there is none.
+func (t *Turnstile) resuming(notPaused error, by string) func(*coordinationv1.Lease) error {
+	return func(l *coordinationv1.Lease) error {
 		if l.Annotations[AnnotationPaused] != "true" {
-			return fmt.Errorf("the rollout of %s is not paused", t.cfg.Promise)
+			return notPaused
 		}
 		delete(l.Annotations, AnnotationPaused)
 		delete(l.Annotations, AnnotationPauseReason)
 		t.changedBy(l, by)
 		return nil
-	})
-	return err
+	}
 }
 
 // Abort stops the rollout of the current target version for good: no more slots for it,

@@ -10,7 +10,6 @@ import (
 	"github.com/onsi/ginkgo/v2"
 	"github.com/onsi/gomega"
 	coordinationv1 "k8s.io/api/coordination/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -115,10 +114,7 @@ var _ = ginkgo.Describe("kubectl turnstile", ginkgo.Ordered, ginkgo.Label("area:
 	var reqs map[string]*unstructured.Unstructured
 
 	ginkgo.BeforeAll(func(ctx context.Context) {
-		for _, name := range []string{ns, slotNS} {
-			_, err := env.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
-			gomega.Expect(err).NotTo(gomega.HaveOccurred())
-		}
+		createNamespaces(ctx, ns, slotNS)
 		createPromise(ctx, "v2")
 		reqs = goldenRollout(ctx, ns, slotNS)
 	})

@@ -20,6 +20,15 @@ import (
 	"github.com/kratix-turnstile/turnstile/test/patience"
 )
 
+// createNamespaces creates namespaces for a spec's requests and slots.
+func createNamespaces(ctx context.Context, names ...string) {
+	ginkgo.GinkgoHelper()
+	for _, name := range names {
+		_, err := env.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+	}
+}
+
 // holdKubeconfig is a kubeconfig for an operator bound, in the slot namespace, to exactly the
 // ClusterRole config/operator ships for the platform-wide hold.
 func holdKubeconfig(ctx context.Context, slotNS string) string {
@@ -70,8 +79,7 @@ var _ = ginkgo.Describe("stopping the line: pause --all", ginkgo.Ordered, ginkgo
 	var kubeconfig string
 
 	ginkgo.BeforeAll(func(ctx context.Context) {
-		_, err := env.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: slotNS}}, metav1.CreateOptions{})
-		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		createNamespaces(ctx, slotNS)
 		kubeconfig = holdKubeconfig(ctx, slotNS)
 	})
 

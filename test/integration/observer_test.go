@@ -127,10 +127,7 @@ var _ = ginkgo.Describe("the observer", ginkgo.Ordered, ginkgo.Label("area:obser
 	)
 
 	ginkgo.BeforeAll(func(ctx context.Context) {
-		for _, name := range []string{ns, slotNS} {
-			_, err := env.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
-			gomega.Expect(err).NotTo(gomega.HaveOccurred())
-		}
+		createNamespaces(ctx, ns, slotNS)
 		createPromise(ctx, "v2")
 		reqs = goldenRollout(ctx, ns, slotNS)
 		kubeconfig := observerKubeconfig(ctx, slotNS)

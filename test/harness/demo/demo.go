@@ -107,6 +107,10 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	code := d.status(ctx)
 	if code == 1 {
+		// The slot says Failed a moment before chat's status does.
+		if err := h.WaitForRequests(ctx, time.Minute, harness.AtPhase("v2", "Failed"), "chat"); err != nil {
+			return fmt.Errorf("waiting for chat's status to say its upgrade failed: %w", err)
+		}
 		chat := d.request(ctx, "chat")
 		msg, _, _ := unstructured.NestedString(chat.Object, "status", "turnstile", "message")
 		say(d.out, "The rollout paused on chat, whose v2 is unhealthy. Its status says why:")
