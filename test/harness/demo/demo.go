@@ -177,10 +177,10 @@ func (d *demo) metrics() {
 	fmt.Fprintf(d.out, "metrics from %smetrics:\n", d.dashboard)
 	fmt.Fprintf(d.out, "  turnstile_requests{phase=\"Upgraded\"}      %v of %d\n", m.Value("turnstile_requests", p, "phase=Upgraded"), len(harness.Requests))
 	for _, h := range []struct{ name, what string }{
-		{"turnstile_slot_wait_seconds", "waits for a slot"},
-		{"turnstile_upgrade_duration_seconds", "upgrades, slot taken to released"},
-		{"turnstile_unhealthy_hold_seconds", "slots held on an unhealthy request"},
-		{"turnstile_handoff_gap_seconds", "handoffs, release to next take"},
+		{"turnstile_slot_wait_seconds", "wait(s) for a slot"},
+		{"turnstile_upgrade_duration_seconds", "upgrade(s), slot taken to released"},
+		{"turnstile_unhealthy_hold_seconds", "hold(s) of a slot by an unhealthy request"},
+		{"turnstile_handoff_gap_seconds", "handoff(s), release to next take"},
 	} {
 		n, sum := m.Value(h.name+"_count", p), m.Value(h.name+"_sum", p)
 		mean := 0.0
