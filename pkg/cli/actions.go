@@ -61,7 +61,7 @@ func actionOn(e *env, use, short, long string, args cobra.PositionalArgs,
 func newPauseCommand(e *env) *cobra.Command {
 	var reason string
 	var all bool
-	cmd := action(e, "pause PROMISE | --all", "Grant no new slot: upgrades under way finish, the rest wait",
+	cmd := action(e, "pause PROMISE | --all", "Grant no new slot (--all: for any Promise, stopping the line): upgrades under way finish, the rest wait",
 		`pause stops the rollout handing out slots: requests already upgrading finish, every other
 request waits, across Promise versions, until resume. Compare abort, which ends the rollout of
 the current version for good.

@@ -92,7 +92,7 @@ func NewRoot(stdout, stderr io.Writer, clk clock.PassiveClock) *cobra.Command {
 	root.PersistentFlags().StringVar(&e.slotNamespace, "slot-namespace", turnstile.DefaultNamespace, "namespace of the turnstile's Leases")
 	root.PersistentFlags().IntVar(&e.slots, "slots", 1, "the Promise's number of slots (as its acquire stage sets it)")
 	root.AddCommand(newStatusCommand(e), newPauseCommand(e), newResumeCommand(e), newAbortCommand(e),
-		newApproveCommand(e), newSkipCommand(e), newRollbackCommand(e), newDashboardCommand(e), newWindowCommand(e))
+		newApproveCommand(e), newSkipCommand(e), newRollbackCommand(e), newDashboardCommand(e), newWindowCommand(e), newWrapCommand(e))
 	return root
 }
 

@@ -47,4 +47,38 @@ var _ = ginkgo.Describe("the example webapp Promise", ginkgo.Label("area:promise
 		_, err = checks.Parse([]byte(doc))
 		gomega.Expect(err).NotTo(gomega.HaveOccurred())
 	})
+
+	ginkgo.It("wraps another Promise with kubectl turnstile wrap into one Kratix's CRD accepts, and only once", func(ctx context.Context) {
+		root, err := controlplane.ModuleDir("")
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		input := filepath.Join(root, "pkg", "cli", "testdata", "redis-promise.yaml")
+		code, out, stderr := kubectlTurnstile(ctx, "unused", "wrap", input, "--slots=2")
+		gomega.Expect(code).To(gomega.Equal(0), stderr)
+
+		promise := &unstructured.Unstructured{}
+		gomega.Expect(yaml.Unmarshal([]byte(out), &promise.Object)).To(gomega.Succeed())
+		promise.SetName("redis-wrapped")
+		created, err := dyn().Resource(promises).Create(ctx, promise, metav1.CreateOptions{})
+		gomega.Expect(err).NotTo(gomega.HaveOccurred(), "Kratix's CRD refused the wrapped Promise")
+		ginkgo.DeferCleanup(dyn().Resource(promises).Delete, created.GetName(), metav1.DeleteOptions{})
+		pipelines, _, _ := unstructured.NestedSlice(created.Object, "spec", "workflows", "resource", "configure")
+		var names []string
+		for _, p := range pipelines {
+			names = append(names, p.(map[string]any)["metadata"].(map[string]any)["name"].(string))
+		}
+		gomega.Expect(names).To(gomega.Equal([]string{"turnstile-acquire", "instance-configure", "turnstile-await"}))
+		gomega.Expect(out).To(gomega.ContainSubstring("value: \"2\""), "--slots reaches acquire")
+
+		wrapped := filepath.Join(scratch, "wrapped.yaml")
+		gomega.Expect(os.WriteFile(wrapped, []byte(out), 0o600)).To(gomega.Succeed())
+		code, again, stderr := kubectlTurnstile(ctx, "unused", "wrap", wrapped)
+		gomega.Expect(code).To(gomega.Equal(0))
+		gomega.Expect(again).To(gomega.Equal(out), "wrapping twice changes nothing")
+		gomega.Expect(stderr).To(gomega.ContainSubstring("is wrapped already"))
+
+		code, _, stderr = kubectlTurnstile(ctx, "unused", "wrap", filepath.Join(scratch, "missing.yaml"))
+		gomega.Expect(code).To(gomega.Equal(1))
+		gomega.Expect(stderr).To(gomega.HavePrefix("error: reading the Promise: open "))
+		gomega.Expect(strings.Count(stderr, "\n")).To(gomega.Equal(1))
+	})
 })

@@ -1,0 +1,168 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+
+	"github.com/kratix-turnstile/turnstile/pkg/report"
+	"github.com/kratix-turnstile/turnstile/pkg/version"
+	"github.com/kratix-turnstile/turnstile/workflows"
+)
+
+type wrapFlags struct {
+	image string
+	slots int // the root's --slots
+	wait  time.Duration
+}
+
+// The pipelines wrap adds, by the names the template gives them.
+const (
+	acquirePipeline = "turnstile-acquire"
+	awaitPipeline   = "turnstile-await"
+	releasePipeline = "turnstile-release"
+)
+
+func newWrapCommand(e *env) *cobra.Command {
+	f := &wrapFlags{}
+	cmd := &cobra.Command{
+		Use:   "wrap PROMISE.yaml",
+		Short: "Print the Promise with Turnstile's pipelines around its resource configure workflow",
+		Long: `wrap reads a Promise (a file, or - for stdin) and prints it with turnstile-acquire before its
+resource configure pipelines, turnstile-await after them, and turnstile-release first in its
+delete workflow, each with the RBAC its stage needs for the Promise's own API (group and plural
+from spec.api). It talks to no cluster. Wrapping a wrapped Promise changes nothing. The health
+of each request still needs checking: add a health-definition container to your configure
+pipeline (see the README), or run checks with the agent.
+
+  kubectl turnstile wrap promise.yaml --slots 2 > wrapped.yaml`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f.slots = e.slots
+			return runWrap(args[0], f, cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	cmd.Flags().StringVar(&f.image, "stage-image", "ghcr.io/kratix-turnstile/stage:"+version.Version, "the Turnstile stage image the pipelines run")
+	cmd.Flags().DurationVar(&f.wait, "wait", time.Minute, "how long a stage waits before handing back to Kratix (retryAfter); 0 for a Kratix without workflow-control")
+	return cmd
+}
+
+func runWrap(path string, f *wrapFlags, stdin io.Reader, out, errOut io.Writer) error {
+	if f.wait < 0 {
+		return fmt.Errorf("--wait must not be negative, got %s", f.wait)
+	}
+	if f.image == "" || strings.ContainsAny(f.image, " \t\n") {
+		return fmt.Errorf("--stage-image %q: want an image reference", f.image)
+	}
+	var raw []byte
+	var err error
+	if path == "-" {
+		raw, err = io.ReadAll(stdin)
+	} else {
+		raw, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return fmt.Errorf("reading the Promise: %w", err)
+	}
+	wrapped, already, err := wrap(raw, f)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if already {
+		fmt.Fprintf(errOut, "%s is wrapped already: printed as it is\n", path)
+	}
+	_, err = out.Write(wrapped)
+	return err
+}
+
+// wrap is the Promise in raw with Turnstile's pipelines added, and whether it had them already.
+func wrap(raw []byte, f *wrapFlags) ([]byte, bool, error) {
+	p := &unstructured.Unstructured{}
+	if err := yaml.Unmarshal(raw, &p.Object); err != nil {
+		return nil, false, fmt.Errorf("not YAML: %w", err)
+	}
+	if p.Object == nil || p.GetKind() != "Promise" || !strings.HasPrefix(p.GetAPIVersion(), "platform.kratix.io/") {
+		return nil, false, fmt.Errorf("not a Kratix Promise (kind %q, apiVersion %q)", p.GetKind(), p.GetAPIVersion())
+	}
+	gvr, _, err := report.API(p)
+	if err != nil {
+		return nil, false, err
+	}
+	configure, _, _ := unstructured.NestedSlice(p.Object, "spec", "workflows", "resource", "configure")
+	if len(configure) == 0 {
+		return nil, false, fmt.Errorf("the Promise %s has no resource configure workflow (spec.workflows.resource.configure): nothing to gate", p.GetName())
+	}
+	names := pipelineNames(configure)
+	switch has := slices.Contains(names, acquirePipeline); {
+	case has && slices.Contains(names, awaitPipeline):
+		return raw, true, nil
+	case has || slices.Contains(names, awaitPipeline):
+		return nil, false, fmt.Errorf("the Promise %s has only one of %s and %s: remove it, then wrap again", p.GetName(), acquirePipeline, awaitPipeline)
+	}
+
+	template := strings.NewReplacer("${PROMISE_GROUP}", gvr.Group, "${PROMISE_PLURAL}", gvr.Resource, "${STAGE_IMAGE}", f.image).Replace(workflows.Resource)
+	var ours struct {
+		Configure []map[string]any `json:"configure"`
+		Delete    []map[string]any `json:"delete"`
+	}
+	if err := yaml.Unmarshal([]byte(template), &ours); err != nil || len(ours.Configure) != 2 || len(ours.Delete) != 1 {
+		return nil, false, fmt.Errorf("the built-in workflows template is broken (%v): a bug in this plugin", err)
+	}
+	for _, pl := range ours.Configure {
+		setEnv(pl, "TURNSTILE_WAIT", f.wait.String())
+	}
+	setEnv(ours.Configure[0], "TURNSTILE_SLOTS", strconv.Itoa(f.slots))
+
+	withOurs := append([]any{ours.Configure[0]}, configure...)
+	withOurs = append(withOurs, ours.Configure[1])
+	if err := unstructured.SetNestedSlice(p.Object, withOurs, "spec", "workflows", "resource", "configure"); err != nil {
+		return nil, false, err
+	}
+	del, _, _ := unstructured.NestedSlice(p.Object, "spec", "workflows", "resource", "delete")
+	if !slices.Contains(pipelineNames(del), releasePipeline) {
+		if err := unstructured.SetNestedSlice(p.Object, append([]any{ours.Delete[0]}, del...), "spec", "workflows", "resource", "delete"); err != nil {
+			return nil, false, err
+		}
+	}
+	out, err := yaml.Marshal(p.Object)
+	return out, false, err
+}
+
+func pipelineNames(pipelines []any) []string {
+	var names []string
+	for _, pl := range pipelines {
+		u := unstructured.Unstructured{}
+		if m, ok := pl.(map[string]any); ok {
+			u.Object = m
+		}
+		names = append(names, u.GetName())
+	}
+	return names
+}
+
+// setEnv sets an environment variable of the pipeline's first container.
+func setEnv(pipeline map[string]any, name, value string) {
+	containers, _, _ := unstructured.NestedSlice(pipeline, "spec", "containers")
+	if len(containers) == 0 {
+		return
+	}
+	c := containers[0].(map[string]any)
+	env, _ := c["env"].([]any)
+	for _, e := range env {
+		if m, _ := e.(map[string]any); m["name"] == name {
+			m["value"] = value
+			_ = unstructured.SetNestedSlice(pipeline, containers, "spec", "containers")
+			return
+		}
+	}
+	c["env"] = append(env, map[string]any{"name": name, "value": value})
+	_ = unstructured.SetNestedSlice(pipeline, containers, "spec", "containers")
+}
