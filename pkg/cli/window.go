@@ -38,9 +38,9 @@ status says when it may go, and with workflow-control it comes back then rather 
 			}
 			if f.clear || given {
 				// Only the kinds given are replaced: setting a scheduled start keeps a freeze.
-				w := turnstile.Windows{Allow: f.allow, Deny: f.deny, SetAllow: f.clear || len(f.allow) > 0,
+				w := turnstile.Windows{Allow: orNone(f.allow), Deny: orNone(f.deny), SetAllow: f.clear || len(f.allow) > 0,
 					SetDeny: f.clear || len(f.deny) > 0, SetNot: f.clear || f.notBefore != ""}
-				if f.notBefore != "" {
+				if f.notBefore != "" && f.notBefore != "none" {
 					t, err := time.Parse(time.RFC3339, f.notBefore)
 					if err != nil {
 						return "", fmt.Errorf("--not-before %q: want an RFC 3339 time, e.g. 2026-12-24T02:00:00Z", f.notBefore)
@@ -57,11 +57,19 @@ status says when it may go, and with workflow-control it comes back then rather 
 			}
 			return describeWindows(args[0], view.Rollout, e.clock.Now()), nil
 		})
-	cmd.Flags().StringArrayVar(&f.allow, "allow", nil, "an allow window (repeatable); replaces the allow windows set before, keeps the rest")
-	cmd.Flags().StringArrayVar(&f.deny, "deny", nil, "a deny window, a freeze (repeatable); replaces the deny windows set before, keeps the rest")
-	cmd.Flags().StringVar(&f.notBefore, "not-before", "", "no upgrade starts before this time (RFC 3339)")
+	cmd.Flags().StringArrayVar(&f.allow, "allow", nil, "an allow window (repeatable); replaces the allow windows set before, keeps the rest; none removes them")
+	cmd.Flags().StringArrayVar(&f.deny, "deny", nil, "a deny window, a freeze (repeatable); replaces the deny windows set before, keeps the rest; none lifts them")
+	cmd.Flags().StringVar(&f.notBefore, "not-before", "", "no upgrade starts before this time (RFC 3339); none removes it")
 	cmd.Flags().BoolVar(&f.clear, "clear", false, "remove the operator's windows and scheduled start")
 	return cmd
+}
+
+// orNone is the windows given, none for a lone "none" (which removes that kind).
+func orNone(specs []string) []string {
+	if len(specs) == 1 && specs[0] == "none" {
+		return nil
+	}
+	return specs
 }
 
 // describeWindows is the operator's windows of a rollout and what they mean now.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,15 +15,20 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kratix-turnstile/turnstile/pkg/report"
+	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
 	"github.com/kratix-turnstile/turnstile/pkg/version"
 	"github.com/kratix-turnstile/turnstile/workflows"
 )
 
 type wrapFlags struct {
-	image string
-	slots int // the root's --slots
-	wait  time.Duration
+	image         string
+	slots         int    // the root's --slots
+	slotNamespace string // the root's --slot-namespace
+	wait          time.Duration
 }
+
+// templateSoak is await's --min-healthy in the template.
+const templateSoak = 30 * time.Second
 
 // The pipelines wrap adds, by the names the template gives them.
 const (
@@ -46,7 +52,7 @@ pipeline (see the README), or run checks with the agent.
   kubectl turnstile wrap promise.yaml --slots 2 > wrapped.yaml`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f.slots = e.slots
+			f.slots, f.slotNamespace = e.slots, e.slotNamespace
 			return runWrap(args[0], f, cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
@@ -56,8 +62,9 @@ pipeline (see the README), or run checks with the agent.
 }
 
 func runWrap(path string, f *wrapFlags, stdin io.Reader, out, errOut io.Writer) error {
-	if f.wait < 0 {
-		return fmt.Errorf("--wait must not be negative, got %s", f.wait)
+	// await refuses a wait no longer than its soak (the template's 30s), and any over 24h.
+	if f.wait != 0 && (f.wait <= templateSoak || f.wait > 24*time.Hour) {
+		return fmt.Errorf("--wait must be 0 (a Kratix without workflow-control), or over await's %s soak and at most 24h, got %s", templateSoak, f.wait)
 	}
 	if f.image == "" || strings.ContainsAny(f.image, " \t\n") {
 		return fmt.Errorf("--stage-image %q: want an image reference", f.image)
@@ -85,6 +92,12 @@ func runWrap(path string, f *wrapFlags, stdin io.Reader, out, errOut io.Writer) 
 
 // wrap is the Promise in raw with Turnstile's pipelines added, and whether it had them already.
 func wrap(raw []byte, f *wrapFlags) ([]byte, bool, error) {
+	if f.slotNamespace == "" {
+		f.slotNamespace = turnstile.DefaultNamespace
+	}
+	if n := documents(raw); n > 1 {
+		return nil, false, fmt.Errorf("holds %d YAML documents: wrap takes the Promise alone", n)
+	}
 	p := &unstructured.Unstructured{}
 	if err := yaml.Unmarshal(raw, &p.Object); err != nil {
 		return nil, false, fmt.Errorf("not YAML: %w", err)
@@ -108,7 +121,8 @@ func wrap(raw []byte, f *wrapFlags) ([]byte, bool, error) {
 		return nil, false, fmt.Errorf("the Promise %s has only one of %s and %s: remove it, then wrap again", p.GetName(), acquirePipeline, awaitPipeline)
 	}
 
-	template := strings.NewReplacer("${PROMISE_GROUP}", gvr.Group, "${PROMISE_PLURAL}", gvr.Resource, "${STAGE_IMAGE}", f.image).Replace(workflows.Resource)
+	template := strings.NewReplacer("${PROMISE_GROUP}", gvr.Group, "${PROMISE_PLURAL}", gvr.Resource, "${STAGE_IMAGE}", f.image,
+		"resourceNamespace: "+turnstile.DefaultNamespace, "resourceNamespace: "+f.slotNamespace).Replace(workflows.Resource)
 	var ours struct {
 		Configure []map[string]any `json:"configure"`
 		Delete    []map[string]any `json:"delete"`
@@ -119,6 +133,11 @@ func wrap(raw []byte, f *wrapFlags) ([]byte, bool, error) {
 	for _, pl := range ours.Configure {
 		setEnv(pl, "TURNSTILE_WAIT", f.wait.String())
 	}
+	if f.slotNamespace != turnstile.DefaultNamespace {
+		for _, pl := range append(ours.Configure, ours.Delete...) {
+			setEnv(pl, "TURNSTILE_SLOT_NAMESPACE", f.slotNamespace)
+		}
+	}
 	setEnv(ours.Configure[0], "TURNSTILE_SLOTS", strconv.Itoa(f.slots))
 
 	withOurs := append([]any{ours.Configure[0]}, configure...)
@@ -127,13 +146,56 @@ func wrap(raw []byte, f *wrapFlags) ([]byte, bool, error) {
 		return nil, false, err
 	}
 	del, _, _ := unstructured.NestedSlice(p.Object, "spec", "workflows", "resource", "delete")
-	if !slices.Contains(pipelineNames(del), releasePipeline) {
-		if err := unstructured.SetNestedSlice(p.Object, append([]any{ours.Delete[0]}, del...), "spec", "workflows", "resource", "delete"); err != nil {
-			return nil, false, err
+	switch {
+	case len(del) == 0:
+		del = []any{ours.Delete[0]}
+	default:
+		// Kratix runs only the first delete pipeline: the release goes into it, first.
+		first, ok := del[0].(map[string]any)
+		if !ok {
+			return nil, false, fmt.Errorf("the Promise %s has a delete workflow that is not a Pipeline", p.GetName())
 		}
+		if err := joinPipeline(first, ours.Delete[0]); err != nil {
+			return nil, false, fmt.Errorf("the Promise %s: %w", p.GetName(), err)
+		}
+	}
+	if err := unstructured.SetNestedSlice(p.Object, del, "spec", "workflows", "resource", "delete"); err != nil {
+		return nil, false, err
 	}
 	out, err := yaml.Marshal(p.Object)
 	return out, false, err
+}
+
+// joinPipeline puts ours's containers first in pipeline, and its permissions with pipeline's.
+func joinPipeline(pipeline, ours map[string]any) error {
+	theirs, _, err := unstructured.NestedSlice(pipeline, "spec", "containers")
+	if err != nil {
+		return fmt.Errorf("its delete pipeline's containers: %w", err)
+	}
+	added, _, _ := unstructured.NestedSlice(ours, "spec", "containers")
+	if err := unstructured.SetNestedSlice(pipeline, append(added, theirs...), "spec", "containers"); err != nil {
+		return err
+	}
+	perms, _, err := unstructured.NestedSlice(pipeline, "spec", "rbac", "permissions")
+	if err != nil {
+		return fmt.Errorf("its delete pipeline's permissions: %w", err)
+	}
+	more, _, _ := unstructured.NestedSlice(ours, "spec", "rbac", "permissions")
+	return unstructured.SetNestedSlice(pipeline, append(perms, more...), "spec", "rbac", "permissions")
+}
+
+// documents counts the YAML documents in raw that hold anything.
+func documents(raw []byte) int {
+	n := 0
+	for _, doc := range regexp.MustCompile(`(?m)^---[ \t]*$`).Split(string(raw), -1) {
+		for _, line := range strings.Split(doc, "\n") {
+			if t := strings.TrimSpace(line); t != "" && !strings.HasPrefix(t, "#") {
+				n++
+				break
+			}
+		}
+	}
+	return n
 }
 
 func pipelineNames(pipelines []any) []string {

@@ -79,6 +79,7 @@ func TestWrapRefusesWhatItCannotWrapInOneLine(t *testing.T) {
 		{"no API", "apiVersion: platform.kratix.io/v1alpha1\nkind: Promise\nmetadata: {name: infra}\n", "the Promise infra has no API (spec.api)"},
 		{"no configure workflow", strings.Split(string(raw), "  workflows:")[0], "the Promise redis has no resource configure workflow"},
 		{"half wrapped", half, "has only one of turnstile-acquire and turnstile-await"},
+		{"more than the Promise", string(raw) + "---\napiVersion: v1\nkind: ConfigMap\n", "holds 2 YAML documents: wrap takes the Promise alone"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -88,5 +89,53 @@ func TestWrapRefusesWhatItCannotWrapInOneLine(t *testing.T) {
 				t.Errorf("wrap = %v (printed %d bytes), want one line containing %q and nothing printed", err, out.Len(), tt.want)
 			}
 		})
+	}
+}
+
+func TestWrapRefusesAWaitAwaitWouldRefuse(t *testing.T) {
+	err := runWrap("-", &wrapFlags{image: "x/stage:v1", slots: 1, wait: 20 * time.Second}, strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "--wait must be 0 (a Kratix without workflow-control), or over await's 30s soak") {
+		t.Errorf("wrap --wait 20s = %v", err)
+	}
+}
+
+func TestWrapPutsTheReleaseInTheDeletePipelineKratixRuns(t *testing.T) {
+	raw, err := os.ReadFile("testdata/redis-promise.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	withDelete := string(raw) + `      delete:
+        - apiVersion: platform.kratix.io/v1alpha1
+          kind: Pipeline
+          metadata:
+            name: instance-delete
+          spec:
+            containers:
+              - name: cleanup
+                image: example.com/cleanup:v1
+`
+	out, _, err := wrap([]byte(withDelete), &wrapFlags{image: "x/stage:v1", slots: 1, slotNamespace: "turnstile-system"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &unstructured.Unstructured{}
+	if err := yaml.Unmarshal(out, &p.Object); err != nil {
+		t.Fatal(err)
+	}
+	del, _, _ := unstructured.NestedSlice(p.Object, "spec", "workflows", "resource", "delete")
+	if len(del) != 1 || pipelineNames(del)[0] != "instance-delete" {
+		t.Fatalf("delete pipelines = %v: Kratix runs only the first", pipelineNames(del))
+	}
+	containers, _, _ := unstructured.NestedSlice(del[0].(map[string]any), "spec", "containers")
+	var names []string
+	for _, c := range containers {
+		names = append(names, c.(map[string]any)["name"].(string))
+	}
+	if strings.Join(names, ",") != "release,cleanup" {
+		t.Errorf("delete containers = %v, want the release first", names)
+	}
+	if !strings.Contains(string(out), "resourceNamespace: turnstile-system") || strings.Contains(string(out), "kratix-platform-system") ||
+		!strings.Contains(string(out), "TURNSTILE_SLOT_NAMESPACE") {
+		t.Errorf("the slot namespace did not reach the pipelines:\n%s", out)
 	}
 }

@@ -124,8 +124,8 @@ func Build(promise string, view turnstile.View, requests []unstructured.Unstruct
 			ownVerdict := st.Version == ro.Target && !st.Since.Before(s.AcquireTime.Truncate(time.Second)) &&
 				(st.Phase == rollout.PhaseVerifying || st.Phase == rollout.PhaseUpgraded || st.Phase == rollout.PhaseFailed)
 			switch {
-			case ownVerdict && st.Phase == rollout.PhaseUpgraded:
-				row.Phase = st.Phase // recovered: the slot's failed mark is older
+			case ownVerdict && st.Phase == rollout.PhaseUpgraded && st.Since.After(s.FailedAt):
+				row.Phase = st.Phase // recovered: the slot's failed mark, if any, is older
 			case s.Phase == turnstile.PhaseFailed:
 				row.Phase, row.Message = rollout.PhaseFailed, s.Message
 			case ownVerdict:

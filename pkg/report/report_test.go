@@ -76,10 +76,15 @@ func TestWithDeclared(t *testing.T) {
 
 func TestBuildHeldRowFollowsTheNewerOfSlotAndStatus(t *testing.T) {
 	took := time.Date(2026, 12, 2, 10, 0, 0, 500_000_000, time.UTC)
+	failedAt := took.Add(30 * time.Second)
 	slot := func(phase string) *coordinationv1.Lease {
+		a := map[string]string{turnstile.AnnotationUID: "uid-web", turnstile.AnnotationRequest: "default/web", turnstile.AnnotationPhase: phase, turnstile.AnnotationMessage: "upgrade to v2 failed: unhealthy"}
+		if phase == turnstile.PhaseFailed {
+			a[turnstile.AnnotationFailedAt] = failedAt.Format(time.RFC3339Nano)
+		}
 		return &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: turnstile.SlotName("db", 0),
 			Labels:      map[string]string{turnstile.LabelRole: turnstile.RoleSlot},
-			Annotations: map[string]string{turnstile.AnnotationUID: "uid-web", turnstile.AnnotationRequest: "default/web", turnstile.AnnotationPhase: phase, turnstile.AnnotationMessage: "upgrade to v2 failed: unhealthy"}},
+			Annotations: a},
 			Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("example.com/Database/default/web"), AcquireTime: &metav1.MicroTime{Time: took},
 				RenewTime: &metav1.MicroTime{Time: took}, LeaseDurationSeconds: ptr.To(int32(600))}}
 	}
@@ -97,6 +102,7 @@ func TestBuildHeldRowFollowsTheNewerOfSlotAndStatus(t *testing.T) {
 		{"passed, slot not yet released", turnstile.PhaseUpgrading, rollout.Status{Phase: rollout.PhaseUpgraded, Version: "v2", Since: took.Add(time.Minute)}, rollout.PhaseUpgraded, ""},
 		{"slot marked failed, status not yet", turnstile.PhaseFailed, rollout.Status{Phase: rollout.PhaseVerifying, Version: "v2", Since: took}, rollout.PhaseFailed, "upgrade to v2 failed: unhealthy"},
 		{"recovered: the verdict is newer than the failed mark", turnstile.PhaseFailed, rollout.Status{Phase: rollout.PhaseUpgraded, Version: "v2", Since: took.Add(time.Minute)}, rollout.PhaseUpgraded, ""},
+		{"marked failed after it said upgraded (its release never came)", turnstile.PhaseFailed, rollout.Status{Phase: rollout.PhaseUpgraded, Version: "v2", Since: failedAt.Add(-10 * time.Second)}, rollout.PhaseFailed, "upgrade to v2 failed: unhealthy"},
 		{"an earlier attempt's failure says nothing", turnstile.PhaseUpgrading, rollout.Status{Phase: rollout.PhaseFailed, Version: "v2", Since: took.Add(-time.Hour)}, rollout.PhaseUpgrading, ""},
 	}
 	for _, tt := range tests {

@@ -223,14 +223,12 @@ func decide(in decideInput) decision {
 	}
 	// The Promise's windows and the operator's each gate the start: an operator narrows what
 	// the Promise allows, never widens it.
-	for _, c := range []window.Calendar{in.calendar, r.Windows} {
-		if v := c.At(in.now); !v.Open {
-			d.wait.Blocked, d.wait.Reason, d.wait.Until = true, v.Reason, v.Opens
-			if !v.Opens.IsZero() {
-				d.recheck = earliest(d.recheck, v.Opens)
-			}
-			return d
+	if v := window.Both(in.now, in.calendar, r.Windows); !v.Open {
+		d.wait.Blocked, d.wait.Reason, d.wait.Until = true, v.Reason, v.Opens
+		if !v.Opens.IsZero() {
+			d.recheck = earliest(d.recheck, v.Opens)
 		}
+		return d
 	}
 	if w, ok := r.NeedsApproval(in.me.Wave); ok {
 		d.wait.Blocked, d.wait.Reason = true, fmt.Sprintf("wave %d waits for approval: kubectl turnstile approve %s %d", w, in.promise, w)

@@ -26,8 +26,10 @@ const (
 	AnnotationRequest = "turnstile.kratix.io/request"
 	AnnotationVersion = "turnstile.kratix.io/version"
 	AnnotationPhase   = "turnstile.kratix.io/phase"
-	AnnotationMessage = "turnstile.kratix.io/message"
-	AnnotationWave    = "turnstile.kratix.io/wave"
+	// AnnotationFailedAt is when the slot was marked Failed (RFC 3339 with fractions).
+	AnnotationFailedAt = "turnstile.kratix.io/failed-at"
+	AnnotationMessage  = "turnstile.kratix.io/message"
+	AnnotationWave     = "turnstile.kratix.io/wave"
 	// On a slot, its last release: the wave and version of the request that released it, and
 	// when (RFC 3339 with fractions), which a soak between waves is measured from.
 	AnnotationReleasedWave    = "turnstile.kratix.io/released-wave"

@@ -34,6 +34,8 @@ type Slot struct {
 	Duration    time.Duration
 	// Released is the slot's last release, kept while later holders come and go.
 	Released Released
+	// FailedAt is when the slot was marked Failed, if it was.
+	FailedAt time.Time
 }
 
 // Released is a slot's last release: by a request of which wave, upgrading to which version,
@@ -192,6 +194,7 @@ func slotFrom(promise string, i int, l *coordinationv1.Lease) Slot {
 	}
 	s.HolderUID = types.UID(a[AnnotationUID])
 	s.Request, s.Phase, s.Message, s.Version = a[AnnotationRequest], a[AnnotationPhase], a[AnnotationMessage], a[AnnotationVersion]
+	s.FailedAt, _ = time.Parse(time.RFC3339Nano, a[AnnotationFailedAt])
 	s.Wave, _ = strconv.Atoi(a[AnnotationWave])
 	s.AcquireTime = microTime(l.Spec.AcquireTime)
 	s.RenewTime = microTime(l.Spec.RenewTime)

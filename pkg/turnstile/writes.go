@@ -247,7 +247,7 @@ func clearHolder(l *coordinationv1.Lease, now time.Time) {
 	l.Spec.HolderIdentity = nil
 	l.Spec.AcquireTime = nil
 	l.Spec.RenewTime = &metav1.MicroTime{Time: now}
-	for _, k := range []string{AnnotationUID, AnnotationRequest, AnnotationVersion, AnnotationPhase, AnnotationMessage, AnnotationWave} {
+	for _, k := range []string{AnnotationUID, AnnotationRequest, AnnotationVersion, AnnotationPhase, AnnotationMessage, AnnotationWave, AnnotationFailedAt} {
 		delete(l.Annotations, k)
 	}
 }
@@ -269,6 +269,7 @@ func (t *Turnstile) MarkFailed(ctx context.Context, req Request, at Attempt, mes
 		l.Spec.RenewTime = &metav1.MicroTime{Time: now}
 		l.Annotations[AnnotationPhase] = PhaseFailed
 		l.Annotations[AnnotationMessage] = message
+		l.Annotations[AnnotationFailedAt] = now.UTC().Format(time.RFC3339Nano)
 		return nil
 	})
 }
@@ -279,6 +280,7 @@ func (t *Turnstile) markWorkflowFailed(ctx context.Context, s Slot, reason strin
 	l := s.Lease.DeepCopy()
 	l.Annotations[AnnotationPhase] = PhaseFailed
 	l.Annotations[AnnotationMessage] = "configure workflow failed: " + reason
+	l.Annotations[AnnotationFailedAt] = t.cfg.Clock.Now().UTC().Format(time.RFC3339Nano)
 	_, _ = t.leases.Update(ctx, l, metav1.UpdateOptions{})
 }
 

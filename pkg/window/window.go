@@ -109,7 +109,12 @@ type Verdict struct {
 const horizon = 366 * 24 * time.Hour
 
 // At judges the calendar at now.
-func (c Calendar) At(now time.Time) Verdict {
+func (c Calendar) At(now time.Time) Verdict { return Both(now, c) }
+
+// Both judges calendars that each gate the start at now: an upgrade may start only when every
+// one allows it, and opens at the first moment they all do.
+func Both(now time.Time, cals ...Calendar) Verdict {
+	c := calendars(cals)
 	why, _ := c.closed(now)
 	if why == "" {
 		return Verdict{Open: true}
@@ -130,6 +135,18 @@ func (c Calendar) At(now time.Time) Verdict {
 		at, zone = next.t, next.zone
 	}
 	return Verdict{Reason: why + ": no opening within a year"}
+}
+
+type calendars []Calendar
+
+// closed is the first calendar's reason to be shut at t, and the moment it may open.
+func (cs calendars) closed(t time.Time) (string, moment) {
+	for _, c := range cs {
+		if why, next := c.closed(t); why != "" {
+			return why, next
+		}
+	}
+	return "", moment{}
 }
 
 type moment struct {

@@ -76,3 +76,19 @@ func TestCalendarAt(t *testing.T) {
 		})
 	}
 }
+
+func TestBothOpensWhenEveryCalendarDoes(t *testing.T) {
+	now := time.Date(2026, 12, 23, 12, 0, 0, 0, time.UTC)
+	promise := Calendar{Allow: must(t, "0 2 * * * for 4h")}
+	operator := Calendar{Deny: must(t, "0 0 24 12 * for 72h")}
+	v := Both(now, promise, operator)
+	if want := time.Date(2026, 12, 27, 2, 0, 0, 0, time.UTC); v.Open || !v.Opens.Equal(want) {
+		t.Errorf("Both = %+v, want shut until %v (the first allow window after the freeze)", v, want)
+	}
+	if !strings.HasPrefix(v.Reason, "waiting for the allow window: opens Sun 27 Dec 02:00") {
+		t.Errorf("reason %q", v.Reason)
+	}
+	if v := Both(now.Add(15*time.Hour), promise); !v.Open {
+		t.Errorf("inside the allow window: %+v", v)
+	}
+}

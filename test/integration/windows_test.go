@@ -47,12 +47,17 @@ var _ = ginkgo.Describe("when upgrades may start: windows and the soak between w
 		gomega.Expect(waiting.Wait.Message()).To(gomega.HavePrefix("waiting: in a deny window: opens "))
 		gomega.Expect(waiting.Wait.Until).To(gomega.BeTemporally(">", time.Now()))
 
-		code, out, _ = kubectlTurnstile(ctx, slotNS, "window", promiseName, "--clear")
+		code, out, _ = kubectlTurnstile(ctx, slotNS, "window", promiseName, "--deny", "none")
 		gomega.Expect(code).To(gomega.Equal(0))
 		gomega.Expect(out).To(gomega.ContainSubstring("deny:       none"))
+		gomega.Expect(out).To(gomega.ContainSubstring("not before: 2026-01-01T00:00:00Z"), "lifting the freeze keeps the rest")
 		grant, waiting := tryAcquire(ctx, slotNS, promiseName)
 		gomega.Expect(waiting).To(gomega.BeNil())
 		gomega.Expect(grant).NotTo(gomega.BeNil())
+
+		code, out, _ = kubectlTurnstile(ctx, slotNS, "window", promiseName, "--clear")
+		gomega.Expect(code).To(gomega.Equal(0))
+		gomega.Expect(out).To(gomega.ContainSubstring("not before: -"))
 	})
 
 	ginkgo.It("hands back to Kratix until the window opens, not every --retry-after", func(ctx context.Context) {
