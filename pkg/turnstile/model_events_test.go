@@ -21,8 +21,8 @@ var mEvents = []struct {
 	{6, (*mModel).freeze},
 	{5, (*mModel).delete},
 	{5, (*mModel).recreate},
-	{3, func(m *mModel) string { return mOp("pause", m.op.Pause(mCtx, "model", "op")) }},
-	{5, func(m *mModel) string { return mOp("resume", m.op.Resume(mCtx, "op")) }},
+	{3, (*mModel).pause},
+	{5, (*mModel).resume},
 	{2, func(m *mModel) string { v, err := m.op.Abort(mCtx, "op"); return mOp("abort "+v, err) }},
 	{6, (*mModel).approve},
 	{6, func(m *mModel) string { return m.skip(m.rng.IntN(7) == 0) }},
@@ -55,6 +55,24 @@ func mOp(what string, err error) string {
 		return what + ": " + err.Error()
 	}
 	return what
+}
+
+// pause is an operator's pause: of the rollout, or in odd seeds the platform-wide hold, which
+// decide honours the same way from another Lease. The seed chooses, not the random stream, so
+// every schedule draws what it drew before the hold existed.
+func (m *mModel) pause() string {
+	if m.seed%2 == 1 {
+		return mOp("hold all", m.op.HoldAll(mCtx, "model", "op"))
+	}
+	return mOp("pause", m.op.Pause(mCtx, "model", "op"))
+}
+
+// resume lifts what pause set.
+func (m *mModel) resume() string {
+	if m.seed%2 == 1 {
+		return mOp("release hold", m.op.ReleaseHold(mCtx, "op"))
+	}
+	return mOp("resume", m.op.Resume(mCtx, "op"))
 }
 
 // pick is a random request that passes ok, or nil.
@@ -206,8 +224,8 @@ func (m *mModel) bump() string {
 // resolve is the operator in the drain: resume, approve, mend every app, re-run failed
 // workflows, wake frozen processes; at the start, skip some failed upgrades too.
 func (m *mModel) resolve(first bool) {
-	if m.store.rollout().Paused {
-		m.tracef("  drain: %s", mOp("resume", m.op.Resume(mCtx, "op")))
+	if m.store.rollout().Paused || m.store.viewAt(m.store.head()).Hold.Active {
+		m.tracef("  drain: %s", m.resume())
 	}
 	if did := m.approve(); did != "" {
 		m.tracef("  drain: %s", did)

@@ -54,7 +54,7 @@ func (m *mModel) check() {
 	// runs, a slot is taken within mStallBound of the stall's start, or of the last write of a
 	// ticket stuck during the stall (it keeps its place until it expires), if that came later.
 	rl := m.store.rollout()
-	if rl.Paused || m.freeSlots() == 0 || !m.eligible(rl) {
+	if rl.Paused || m.store.viewAt(m.store.head()).Hold.Active || m.freeSlots() == 0 || !m.eligible(rl) {
 		m.stallStart = time.Time{}
 		return
 	}
@@ -106,9 +106,48 @@ func (m *mModel) eligible(rl Rollout) bool {
 			m.p.grace > 0 && m.now.Before(rl.Started.Add(m.p.grace+2*mSkew+time.Second)) {
 			continue
 		}
+		// --wave-soak: an earlier wave upgrading or in line, or released less than the soak
+		// ago (by any clock), holds it back. Judged without the holders followed: a deleted
+		// holder counts as upgrading, which only ever excuses a stall, never flags one.
+		if m.soaks(r, p.target) {
+			continue
+		}
 		return true
 	}
 	return false
+}
+
+// checkSoak is invariant 3 for --wave-soak: no request takes a slot while a request of an
+// earlier wave is upgrading, once the taker's watch must have shown that (its attempt began
+// over mLag ago, by any clock), unless the view it decided on showed that slot gone quiet past
+// its lease (to any clock): such a holder is passed over as a reclaim would pass it.
+func (m *mModel) checkSoak(r *mReq, p *mProc, got Slot) {
+	if m.p.waveSoak == 0 {
+		return
+	}
+	for _, o := range m.reqs {
+		if o == r || !o.exists || o.deleting || !o.upgrading || o.reclaimed || o.skipped || o.req.Wave >= r.req.Wave ||
+			m.now.Sub(o.attemptAt) <= mLag+2*mSkew {
+			continue
+		}
+		if s, seen := p.last.view.HeldBy(o.req); !seen || (s.Phase != PhaseFailed && !s.RenewTime.Add(s.Duration-2*mSkew).After(m.now)) {
+			continue
+		}
+		m.violate(3, "%s (wave %d) took %s while %s (wave %d) had been upgrading for %s, with a soak between waves",
+			r.name, r.req.Wave, got.Name, o.name, o.req.Wave, m.now.Sub(o.attemptAt))
+	}
+}
+
+// soaks: the soak between waves holds r back, as decide would see the store now.
+func (m *mModel) soaks(r *mReq, target string) bool {
+	if m.p.waveSoak == 0 {
+		return false
+	}
+	view := m.store.viewAt(m.store.head())
+	queue := slices.DeleteFunc(view.Queue(m.now.Add(-mSkew)), func(t Ticket) bool { return t.Holder == r.req.Identity() })
+	in := decideInput{promise: mPromise, view: view, me: r.req, target: target, now: m.now.Add(-mSkew - time.Second), waveSoak: m.p.waveSoak}
+	_, _, held := waveSoaking(in, queue)
+	return held
 }
 
 // stuckTicket: whether the store has a live ticket that no process of its request will act on
@@ -178,6 +217,7 @@ func (m *mModel) onTake(r *mReq, p *mProc, reentered bool, prev, ticket *coordin
 			h.reclaimed = h.upgrading
 		}
 		m.checkOrder(r, p)
+		m.checkSoak(r, p, got)
 		if rl := m.store.rollout(); rl.Target == p.target {
 			if w, gated := rl.NeedsApproval(r.req.Wave); gated {
 				m.violate(3, "%s (wave %d) took %s for %s before wave %d was approved (approval waves %v, approved %v), deciding on the rollout record of %q",

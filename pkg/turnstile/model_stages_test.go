@@ -147,7 +147,7 @@ func (m *mModel) beginAcquire(r *mReq, p *mProc) bool {
 			}
 		}
 	}
-	p.acq = newAcquiring(r.req, AcquireOptions{Target: p.target, ApprovalWaves: m.p.approval, Expected: expected, Grace: m.p.grace})
+	p.acq = newAcquiring(r.req, AcquireOptions{Target: p.target, ApprovalWaves: m.p.approval, Expected: expected, Grace: m.p.grace, WaveSoak: m.p.waveSoak})
 	return true
 }
 

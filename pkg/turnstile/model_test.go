@@ -71,6 +71,7 @@ type mParams struct {
 	wait            bool          // acquire waits --wait, then retryAfter (else it blocks)
 	gateNew         bool          // --gate-new-requests
 	grace           time.Duration // acquire --wave-grace
+	waveSoak        time.Duration // acquire --wave-soak
 	unstamped       bool          // health records carry no version
 	rounds          int           // rounds of trouble before the drain
 	rate            float64
@@ -133,6 +134,10 @@ func newModel(seed uint64, tracing bool) *mModel {
 	if rng.IntN(2) == 0 {
 		p.grace = mGrace
 	}
+	// From the seed, not the random stream: every schedule draws what it drew before the soak.
+	if seed%3 == 0 {
+		p.waveSoak = mWaveSoak
+	}
 	m.store = newMStore(mPromise, p.slots, func() time.Time { return m.now })
 	m.prev = make([]*coordinationv1.Lease, p.slots)
 	m.op = mTurnstile(m.store, mL, &mClock{now: &m.now})
@@ -143,8 +148,8 @@ func newModel(seed uint64, tracing bool) *mModel {
 		m.reqs = append(m.reqs, r)
 		m.schedule(r, m.newProc(r, stAcquire, m.version, m.dur(0, 3*time.Second)))
 	}
-	m.tracef("seed %d: %d slot(s), requests %s, approval %v, wait %v, grace %s, gateNew %v, unstamped %v, %d rounds of trouble",
-		seed, p.slots, m.roster(), p.approval, p.wait, p.grace, p.gateNew, p.unstamped, p.rounds)
+	m.tracef("seed %d: %d slot(s), requests %s, approval %v, wait %v, grace %s, wave soak %s, gateNew %v, unstamped %v, %d rounds of trouble",
+		seed, p.slots, m.roster(), p.approval, p.wait, p.grace, p.waveSoak, p.gateNew, p.unstamped, p.rounds)
 	return m
 }
 

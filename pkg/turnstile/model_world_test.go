@@ -30,6 +30,7 @@ const (
 	mBump        = 2                // new Promise versions a schedule may release after v2
 	mBackoff     = 4                // failed runs of a pipeline in a row before the workflow fails (Job backoffLimit)
 	mGrace       = 10 * time.Second // acquire --wave-grace, when the schedule uses it
+	mWaveSoak    = 5 * time.Second  // acquire --wave-soak, when the schedule uses it
 	mDrainRounds = 800
 )
 

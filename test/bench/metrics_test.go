@@ -1,16 +1,16 @@
 package bench
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 
 	"k8s.io/client-go/kubernetes"
+
+	promtext "github.com/kratix-turnstile/turnstile/test/scrape"
 )
 
 // metrics are the apiserver's counters of interest, by series: name and labels.
@@ -28,32 +28,18 @@ func scrapeAPIServer(ctx context.Context, client kubernetes.Interface) (metrics,
 	if err != nil {
 		return nil, fmt.Errorf("reading the apiserver's metrics: %w", err)
 	}
-	out := metrics{}
-	s := bufio.NewScanner(bytes.NewReader(raw))
-	s.Buffer(make([]byte, 1<<20), 1<<20)
-	for s.Scan() {
-		line := s.Text()
-		if !strings.HasPrefix(line, "apiserver_request_total{") && !strings.HasPrefix(line, "apiserver_watch_events_total{") {
-			continue
-		}
-		key, value, ok := strings.Cut(line, "} ")
-		if !ok {
-			continue
-		}
-		v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
-		if err != nil {
-			continue
-		}
-		name, labels, _ := strings.Cut(key, "{")
-		sr := series{name: name, labels: map[string]string{}, value: v}
-		for _, pair := range strings.Split(labels, ",") {
-			if k, v, ok := strings.Cut(pair, "="); ok {
-				sr.labels[k] = strings.Trim(v, `"`)
-			}
-		}
-		out[key] = sr
+	fams, err := promtext.Parse(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("parsing the apiserver's metrics: %w", err)
 	}
-	return out, s.Err()
+	out := metrics{}
+	for _, name := range []string{"apiserver_request_total", "apiserver_watch_events_total"} {
+		for _, m := range fams[name].GetMetric() {
+			sr := series{name: name, labels: promtext.Labels(m), value: m.GetCounter().GetValue()}
+			out[name+fmt.Sprint(sr.labels)] = sr // fmt prints a map's keys sorted: one key per series
+		}
+	}
+	return out, nil
 }
 
 // minus is what the counters grew by since before.

@@ -16,7 +16,6 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
-	"github.com/kratix-turnstile/turnstile/test/controlplane"
 	"github.com/kratix-turnstile/turnstile/test/patience"
 )
 
@@ -29,16 +28,18 @@ func createNamespaces(ctx context.Context, names ...string) {
 	}
 }
 
+// Bounds for tryAcquire.
+var (
+	untilBlocked = patience.Scale(5 * time.Second)
+	untilGranted = patience.Scale(time.Minute)
+)
+
 // holdKubeconfig is a kubeconfig for an operator bound, in the slot namespace, to exactly the
 // ClusterRole config/operator ships for the platform-wide hold.
 func holdKubeconfig(ctx context.Context, slotNS string) string {
 	ginkgo.GinkgoHelper()
-	root, err := controlplane.ModuleDir("")
-	gomega.Expect(err).NotTo(gomega.HaveOccurred())
-	data, err := os.ReadFile(filepath.Join(root, "config", "operator", "rbac.yaml"))
-	gomega.Expect(err).NotTo(gomega.HaveOccurred())
 	var role rbacv1.ClusterRole
-	gomega.Expect(yaml.Unmarshal(data, &role)).To(gomega.Succeed())
+	gomega.Expect(yaml.Unmarshal(shipped("config", "operator", "rbac.yaml"), &role)).To(gomega.Succeed())
 	gomega.Expect(role.Rules).NotTo(gomega.BeEmpty())
 	role.ObjectMeta = metav1.ObjectMeta{GenerateName: "turnstile-operator-hold-"}
 	created, err := env.Client.RbacV1().ClusterRoles().Create(ctx, &role, metav1.CreateOptions{})
@@ -56,14 +57,15 @@ func holdKubeconfig(ctx context.Context, slotNS string) string {
 	return path
 }
 
-// tryAcquire asks for a slot for a request of promise, giving up after a short wait: the
-// grant, or the place it waits in.
-func tryAcquire(ctx context.Context, slotNS, promise string) (*turnstile.Grant, *turnstile.WaitingError) {
+// tryAcquire asks for a slot for a request of promise, giving up after within: the grant, or the
+// place it waits in. A spec that expects a grant gives it long (it returns as soon as it has
+// one); one that expects a wait gives it long enough for a first decision on a busy machine.
+func tryAcquire(ctx context.Context, slotNS, promise string, within time.Duration) (*turnstile.Grant, *turnstile.WaitingError) {
 	ginkgo.GinkgoHelper()
 	ts, err := turnstile.New(turnstile.Config{Leases: env.Client.CoordinationV1(), Namespace: slotNS, Promise: promise})
 	gomega.Expect(err).NotTo(gomega.HaveOccurred())
 	req := turnstile.Request{GroupVersionResource: databases, Kind: "Database", Namespace: "default", Name: promise + "-1", UID: types.UID("uid-" + promise), Wave: 1}
-	waitCtx, cancel := context.WithTimeout(ctx, patience.Scale(2*time.Second))
+	waitCtx, cancel := context.WithTimeout(ctx, within)
 	defer cancel()
 	grant, err := ts.Acquire(waitCtx, req, turnstile.AcquireOptions{Target: "v2"})
 	var waiting *turnstile.WaitingError
@@ -93,7 +95,7 @@ var _ = ginkgo.Describe("stopping the line: pause --all", ginkgo.Ordered, ginkgo
 		gomega.Expect(out).To(gomega.Equal("held every rollout in " + slotNS + ": incident 42\n"))
 
 		for _, promise := range []string{"database", "cache"} {
-			grant, waiting := tryAcquire(ctx, slotNS, promise)
+			grant, waiting := tryAcquire(ctx, slotNS, promise, untilBlocked)
 			gomega.Expect(grant).To(gomega.BeNil(), "%s took a slot during a platform-wide hold", promise)
 			gomega.Expect(waiting.Wait.Blocked).To(gomega.BeTrue())
 			gomega.Expect(waiting.Wait.Message()).To(gomega.Equal("waiting: platform-wide hold: incident 42 (kubectl turnstile resume --all lifts it)"))
@@ -103,7 +105,7 @@ var _ = ginkgo.Describe("stopping the line: pause --all", ginkgo.Ordered, ginkgo
 		gomega.Expect(code).To(gomega.Equal(0), stderr)
 		gomega.Expect(out).To(gomega.Equal("lifted the platform-wide hold in " + slotNS + "\n"))
 		for _, promise := range []string{"database", "cache"} {
-			grant, waiting := tryAcquire(ctx, slotNS, promise)
+			grant, waiting := tryAcquire(ctx, slotNS, promise, untilGranted)
 			gomega.Expect(waiting).To(gomega.BeNil(), "%s still waits after the hold was lifted", promise)
 			gomega.Expect(grant.Slot.Index).To(gomega.Equal(0))
 		}

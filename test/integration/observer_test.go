@@ -27,7 +27,6 @@ import (
 	"github.com/kratix-turnstile/turnstile/pkg/cli"
 	"github.com/kratix-turnstile/turnstile/pkg/rollout"
 	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
-	"github.com/kratix-turnstile/turnstile/test/controlplane"
 	"github.com/kratix-turnstile/turnstile/test/patience"
 	"github.com/kratix-turnstile/turnstile/test/scrape"
 )
@@ -54,10 +53,7 @@ func (s *syncBuffer) String() string {
 // config/observer ships, plus the per-Promise role a Promise author adds for its requests.
 func observerKubeconfig(ctx context.Context, slotNS string) string {
 	ginkgo.GinkgoHelper()
-	root, err := controlplane.ModuleDir("")
-	gomega.Expect(err).NotTo(gomega.HaveOccurred())
-	data, err := os.ReadFile(filepath.Join(root, "config", "observer", "rbac.yaml"))
-	gomega.Expect(err).NotTo(gomega.HaveOccurred())
+	data := shipped("config", "observer", "rbac.yaml")
 	var clusterRules, leaseRules []rbacv1.PolicyRule
 	for _, doc := range strings.Split(string(data), "\n---\n") {
 		var obj struct {
@@ -78,7 +74,7 @@ func observerKubeconfig(ctx context.Context, slotNS string) string {
 	// What the aggregated ClusterRole holds, with the Promise's role as its author adds it.
 	clusterRules = append(clusterRules, rbacv1.PolicyRule{APIGroups: []string{databases.Group}, Resources: []string{databases.Resource}, Verbs: []string{"get", "list", "watch"}})
 	const sa = "turnstile-observer"
-	_, err = env.Client.CoreV1().ServiceAccounts(slotNS).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: sa}}, metav1.CreateOptions{})
+	_, err := env.Client.CoreV1().ServiceAccounts(slotNS).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: sa}}, metav1.CreateOptions{})
 	gomega.Expect(err).NotTo(gomega.HaveOccurred())
 	subjects := []rbacv1.Subject{{Kind: "ServiceAccount", Name: sa, Namespace: slotNS}}
 	cr, err := env.Client.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{GenerateName: "turnstile-observer-"}, Rules: clusterRules}, metav1.CreateOptions{})

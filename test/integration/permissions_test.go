@@ -15,8 +15,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
-	"github.com/kratix-turnstile/turnstile/test/controlplane"
 	"github.com/kratix-turnstile/turnstile/test/patience"
+	"github.com/kratix-turnstile/turnstile/workflows"
 )
 
 // shippedPipeline is a Pipeline from workflows/resource-workflows.yaml.
@@ -36,12 +36,8 @@ type shippedPipeline struct {
 // namespace they name becomes slotNS.
 func shippedWorkflows(slotNS string) map[string][]shippedPipeline {
 	ginkgo.GinkgoHelper()
-	root, err := controlplane.ModuleDir("")
-	gomega.Expect(err).NotTo(gomega.HaveOccurred())
-	raw, err := os.ReadFile(filepath.Join(root, "workflows", "resource-workflows.yaml"))
-	gomega.Expect(err).NotTo(gomega.HaveOccurred())
 	text := strings.NewReplacer("${PROMISE_GROUP}", databases.Group, "${PROMISE_PLURAL}", databases.Resource,
-		"${STAGE_IMAGE}", "stage:test", "kratix-platform-system", slotNS).Replace(string(raw))
+		"${STAGE_IMAGE}", "stage:test", "kratix-platform-system", slotNS).Replace(workflows.Resource)
 	out := map[string][]shippedPipeline{}
 	gomega.Expect(yaml.Unmarshal([]byte(text), &out)).To(gomega.Succeed())
 	return out

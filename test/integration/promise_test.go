@@ -18,10 +18,7 @@ import (
 
 var _ = ginkgo.Describe("the example webapp Promise", ginkgo.Label("area:promise"), func() {
 	ginkgo.It("renders into a Promise that Kratix's CRD accepts, with a valid checks document", func(ctx context.Context) {
-		root, err := controlplane.ModuleDir("")
-		gomega.Expect(err).NotTo(gomega.HaveOccurred())
-		raw, err := os.ReadFile(filepath.Join(root, "promises", "webapp", "promise.yaml"))
-		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		raw := shipped("promises", "webapp", "promise.yaml")
 		rendered := strings.NewReplacer("__IMAGE_REPO__", "ghcr.io/kratix-turnstile", "__IMAGE_TAG__", "v0.1.0",
 			"__WEBAPP_VERSION__", "v1", "__TURNSTILE_WAIT__", "0").Replace(string(raw))
 		gomega.Expect(rendered).NotTo(gomega.ContainSubstring("__"), "every placeholder is filled")

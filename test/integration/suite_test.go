@@ -3,6 +3,8 @@
 package integration
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -21,4 +23,14 @@ func TestIntegration(t *testing.T) {
 	// An Eventually without a bound of its own waits long enough for a loaded machine.
 	gomega.SetDefaultEventuallyTimeout(patience.Scale(10 * time.Second))
 	ginkgo.RunSpecs(t, "Integration")
+}
+
+// shipped reads a file of the repository that ships, by its path from the module's root.
+func shipped(path ...string) []byte {
+	ginkgo.GinkgoHelper()
+	root, err := controlplane.ModuleDir("")
+	gomega.Expect(err).NotTo(gomega.HaveOccurred())
+	data, err := os.ReadFile(filepath.Join(append([]string{root}, path...)...))
+	gomega.Expect(err).NotTo(gomega.HaveOccurred())
+	return data
 }

@@ -42,7 +42,7 @@ var _ = ginkgo.Describe("when upgrades may start: windows and the soak between w
 		gomega.Expect(out).To(gomega.ContainSubstring("deny:       "+freeze+" in UTC"), "a scheduled start keeps the freeze")
 		gomega.Expect(out).To(gomega.ContainSubstring("not before: 2026-01-01T00:00:00Z"))
 
-		_, waiting := tryAcquire(ctx, slotNS, promiseName)
+		_, waiting := tryAcquire(ctx, slotNS, promiseName, untilBlocked)
 		gomega.Expect(waiting).NotTo(gomega.BeNil(), "a request took a slot inside a freeze")
 		gomega.Expect(waiting.Wait.Message()).To(gomega.HavePrefix("waiting: in a deny window: opens "))
 		gomega.Expect(waiting.Wait.Until).To(gomega.BeTemporally(">", time.Now()))
@@ -51,7 +51,7 @@ var _ = ginkgo.Describe("when upgrades may start: windows and the soak between w
 		gomega.Expect(code).To(gomega.Equal(0))
 		gomega.Expect(out).To(gomega.ContainSubstring("deny:       none"))
 		gomega.Expect(out).To(gomega.ContainSubstring("not before: 2026-01-01T00:00:00Z"), "lifting the freeze keeps the rest")
-		grant, waiting := tryAcquire(ctx, slotNS, promiseName)
+		grant, waiting := tryAcquire(ctx, slotNS, promiseName, untilGranted)
 		gomega.Expect(waiting).To(gomega.BeNil())
 		gomega.Expect(grant).NotTo(gomega.BeNil())
 

@@ -3,6 +3,7 @@ package scrape
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 
@@ -24,12 +25,26 @@ func Get(url string) (Families, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("scraping %s: %s", url, resp.Status)
 	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(resp.Body)
+	fams, err := Parse(resp.Body)
 	if err != nil {
 		return nil, fmt.Errorf("parsing the metrics of %s: %w", url, err)
 	}
 	return fams, nil
+}
+
+// Parse reads metrics in Prometheus's text format.
+func Parse(r io.Reader) (Families, error) {
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	return p.TextToMetricFamilies(r)
+}
+
+// Labels is a series' labels, by name.
+func Labels(m *dto.Metric) map[string]string {
+	out := map[string]string{}
+	for _, l := range m.GetLabel() {
+		out[l.GetName()] = l.GetValue()
+	}
+	return out
 }
 
 // Value is the value of the first series of name whose labels include labels ("k=v" each): a
@@ -64,10 +79,7 @@ func (f Families) Value(name string, labels ...string) float64 {
 }
 
 func has(m *dto.Metric, labels []string) bool {
-	got := map[string]string{}
-	for _, l := range m.GetLabel() {
-		got[l.GetName()] = l.GetValue()
-	}
+	got := Labels(m)
 	for _, kv := range labels {
 		k, v, _ := strings.Cut(kv, "=")
 		if got[k] != v {
