@@ -60,7 +60,7 @@ func runDashboard(ctx context.Context, e *env, f *dashboardFlags, out, errOut io
 	if err != nil {
 		return fmt.Errorf("listening for the dashboard: %w", err)
 	}
-	obs := observer.New(observer.Config{Dynamic: dyn, SlotNamespace: e.slotNamespace, Namespace: e.requestNamespace(), Slots: e.slots, Clock: clock.RealClock{}, Log: errOut})
+	obs := observer.New(observer.Config{Dynamic: dyn, SlotNamespace: e.slotNamespace, Namespace: e.requestNamespace(), Slots: e.slots.Default(), Clock: clock.RealClock{}, Log: errOut})
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if err := obs.Run(ctx); err != nil {

@@ -24,7 +24,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/kratix-turnstile/turnstile/pkg/report"
-	"github.com/kratix-turnstile/turnstile/pkg/rollout"
+	"github.com/kratix-turnstile/turnstile/pkg/stageflags"
 	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
 	"github.com/kratix-turnstile/turnstile/pkg/version"
 )
@@ -65,32 +65,26 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, clk clock
 type env struct {
 	flags         *genericclioptions.ConfigFlags
 	slotNamespace string
-	slots         int
+	slots         stageflags.Count
 	clock         clock.PassiveClock
 }
 
 // NewRoot builds the plugin's command tree. It honours --kubeconfig, --context and -n the way
 // kubectl does; clk dates the status table (injectable for tests).
 func NewRoot(stdout, stderr io.Writer, clk clock.PassiveClock) *cobra.Command {
-	e := &env{flags: genericclioptions.NewConfigFlags(true), clock: clk}
+	e := &env{flags: genericclioptions.NewConfigFlags(true), clock: clk, slots: stageflags.Count{N: 1}}
 	root := &cobra.Command{
 		Use:           "kubectl-turnstile",
 		Short:         "See and steer Turnstile's progressive upgrades of Kratix resource requests",
 		Version:       version.Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		PersistentPreRunE: func(*cobra.Command, []string) error {
-			if e.slots < 1 || e.slots > rollout.MaxSlots {
-				return fmt.Errorf("--slots must be between 1 and %d (as the acquire stage's), got %d", rollout.MaxSlots, e.slots)
-			}
-			return nil
-		},
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	e.flags.AddFlags(root.PersistentFlags())
 	root.PersistentFlags().StringVar(&e.slotNamespace, "slot-namespace", turnstile.DefaultNamespace, "namespace of the turnstile's Leases")
-	root.PersistentFlags().IntVar(&e.slots, "slots", 1, "the Promise's number of slots (as its acquire stage sets it)")
+	root.PersistentFlags().Var(&e.slots, "slots", "the Promise's slots, as its acquire stage sets them (a number, or a share such as 10%); a rollout's record says how many it has")
 	root.AddCommand(newStatusCommand(e), newPauseCommand(e), newResumeCommand(e), newAbortCommand(e),
 		newApproveCommand(e), newSkipCommand(e), newRollbackCommand(e), newDashboardCommand(e), newWindowCommand(e), newWrapCommand(e))
 	return root
@@ -131,7 +125,7 @@ func (e *env) clients() (*clients, error) {
 }
 
 func (e *env) turnstile(c *clients, promise string) (*turnstile.Turnstile, error) {
-	return turnstile.New(turnstile.Config{Leases: c.leases, Namespace: e.slotNamespace, Promise: promise, Slots: e.slots})
+	return turnstile.New(turnstile.Config{Leases: c.leases, Namespace: e.slotNamespace, Promise: promise, Slots: e.slots.Default()})
 }
 
 // requestNamespace is -n, or "" for all namespaces when -n was not given.

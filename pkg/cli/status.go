@@ -112,8 +112,8 @@ func (e *env) report(ctx context.Context, c *clients, ts *turnstile.Turnstile, p
 	for i := range leases.Items {
 		ptrs[i] = &leases.Items[i]
 	}
-	view := turnstile.NewView(promise, e.slots, ptrs)
-	return report.Build(promise, report.WithDeclared(view, declared), list.Items, e.slots, e.clock.Now()), [2]string{list.GetResourceVersion(), leases.ResourceVersion}, nil
+	view := turnstile.NewView(promise, e.slots.Default(), ptrs)
+	return report.Build(promise, report.WithDeclared(view, declared), list.Items, e.slots.Default(), e.clock.Now()), [2]string{list.GetResourceVersion(), leases.ResourceVersion}, nil
 }
 
 // waitForChange blocks until a request of the Promise or a Lease of its turnstile changes.

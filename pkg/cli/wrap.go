@@ -6,7 +6,6 @@ import (
 	"os"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kratix-turnstile/turnstile/pkg/report"
+	"github.com/kratix-turnstile/turnstile/pkg/stageflags"
 	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
 	"github.com/kratix-turnstile/turnstile/pkg/version"
 	"github.com/kratix-turnstile/turnstile/workflows"
@@ -22,8 +22,8 @@ import (
 
 type wrapFlags struct {
 	image         string
-	slots         int    // the root's --slots
-	slotNamespace string // the root's --slot-namespace
+	slots         stageflags.Count // the root's --slots
+	slotNamespace string           // the root's --slot-namespace
 	wait          time.Duration
 }
 
@@ -138,7 +138,7 @@ func wrap(raw []byte, f *wrapFlags) ([]byte, bool, error) {
 			setEnv(pl, "TURNSTILE_SLOT_NAMESPACE", f.slotNamespace)
 		}
 	}
-	setEnv(ours.Configure[0], "TURNSTILE_SLOTS", strconv.Itoa(f.slots))
+	setEnv(ours.Configure[0], "TURNSTILE_SLOTS", f.slots.String())
 
 	withOurs := append([]any{ours.Configure[0]}, configure...)
 	withOurs = append(withOurs, ours.Configure[1])

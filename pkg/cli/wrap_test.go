@@ -9,6 +9,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
+
+	"github.com/kratix-turnstile/turnstile/pkg/stageflags"
 )
 
 func TestWrapPutsTheTurnstileAroundTheConfigureWorkflowOnce(t *testing.T) {
@@ -16,7 +18,7 @@ func TestWrapPutsTheTurnstileAroundTheConfigureWorkflowOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &wrapFlags{image: "example.com/stage:v1", slots: 3, wait: 0}
+	f := &wrapFlags{image: "example.com/stage:v1", slots: stageflags.Count{N: 3}, wait: 0}
 	once, already, err := wrap(raw, f)
 	if err != nil || already {
 		t.Fatalf("wrap = %v, already %v", err, already)
@@ -84,7 +86,7 @@ func TestWrapRefusesWhatItCannotWrapInOneLine(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
-			err := runWrap("-", &wrapFlags{image: "x/stage:v1", slots: 1, wait: time.Minute}, strings.NewReader(tt.input), &out, &errOut)
+			err := runWrap("-", &wrapFlags{image: "x/stage:v1", slots: stageflags.Count{N: 1}, wait: time.Minute}, strings.NewReader(tt.input), &out, &errOut)
 			if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") || out.Len() > 0 {
 				t.Errorf("wrap = %v (printed %d bytes), want one line containing %q and nothing printed", err, out.Len(), tt.want)
 			}
@@ -93,7 +95,7 @@ func TestWrapRefusesWhatItCannotWrapInOneLine(t *testing.T) {
 }
 
 func TestWrapRefusesAWaitAwaitWouldRefuse(t *testing.T) {
-	err := runWrap("-", &wrapFlags{image: "x/stage:v1", slots: 1, wait: 20 * time.Second}, strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{})
+	err := runWrap("-", &wrapFlags{image: "x/stage:v1", slots: stageflags.Count{N: 1}, wait: 20 * time.Second}, strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{})
 	if err == nil || !strings.Contains(err.Error(), "--wait must be 0 (a Kratix without workflow-control), or over await's 30s soak") {
 		t.Errorf("wrap --wait 20s = %v", err)
 	}
@@ -114,7 +116,7 @@ func TestWrapPutsTheReleaseInTheDeletePipelineKratixRuns(t *testing.T) {
               - name: cleanup
                 image: example.com/cleanup:v1
 `
-	out, _, err := wrap([]byte(withDelete), &wrapFlags{image: "x/stage:v1", slots: 1, slotNamespace: "turnstile-system"})
+	out, _, err := wrap([]byte(withDelete), &wrapFlags{image: "x/stage:v1", slots: stageflags.Count{N: 1}, slotNamespace: "turnstile-system"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@
 package report
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -97,7 +98,7 @@ func WithDeclared(v turnstile.View, declared string) turnstile.View {
 // Build puts together the requests of the Promise and its turnstile's Leases, as of now.
 func Build(promise string, view turnstile.View, requests []unstructured.Unstructured, slots int, now time.Time) Report {
 	ro := view.Rollout
-	rep := Report{Promise: promise, Target: ro.Target, Previous: ro.Previous, Slots: slots, Paused: ro.Paused,
+	rep := Report{Promise: promise, Target: ro.Target, Previous: ro.Previous, Slots: cmp.Or(ro.Slots, slots), Paused: ro.Paused,
 		PauseReason: ro.PauseReason, Aborted: ro.AbortedVersion != "" && ro.AbortedVersion == ro.Target,
 		Held: view.Hold.Active, HoldReason: view.Hold.Reason}
 	held := map[string]turnstile.Slot{}

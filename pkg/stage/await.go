@@ -10,31 +10,17 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/kratix-turnstile/turnstile/pkg/health"
 	"github.com/kratix-turnstile/turnstile/pkg/kube"
 	"github.com/kratix-turnstile/turnstile/pkg/rollout"
+	"github.com/kratix-turnstile/turnstile/pkg/stageflags"
 	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
 )
 
-type awaitFlags struct {
-	slotFlags
-	minHealthy       time.Duration
-	failureThreshold int
-	progressDeadline time.Duration
-	gates            bool
-	maxUnhealthy     float64
-	maxFailed        float64
-	minSample        int
-	gateSelector     string
-	defaultWave      int
-	requireProof     bool
-}
-
 func newAwaitCommand() *command {
-	f := &awaitFlags{}
+	f := &stageflags.Await{}
 	cmd := newCommand("await", "Release the request's slot once it is freshly healthy; keep it if the upgrade fails",
 		`await runs as the last pipeline. It reads the attempt (version, start, lease) from the slot
 acquire took, watches the live request's status.healthStatus and releases the slot once the
@@ -44,51 +30,8 @@ After --failure-threshold unhealthy readings in a row, or no success by
 --progress-deadline, it marks the upgrade Failed and keeps the slot: the rollout pauses, and the
 request's status says why. A request that recovers is still let through.`)
 	cmd.run = func(ctx context.Context, out io.Writer) error { return runAwait(ctx, cmd, out, f) }
-	f.register(cmd.flags, "how long to watch before handing back to Kratix")
-	fs := cmd.flags
-	fs.DurationVar(&f.minHealthy, "min-healthy", 30*time.Second, "how long the request must stay freshly healthy (reset by any blip)")
-	fs.IntVar(&f.failureThreshold, "failure-threshold", 3, "unhealthy or degraded readings in a row that fail the upgrade")
-	fs.DurationVar(&f.progressDeadline, "progress-deadline", 10*time.Minute, "fail the upgrade if it is not healthy this long after the slot was taken")
-	fs.BoolVar(&f.gates, "gates", true, "pause the rollout when too many of this wave's upgrades go wrong")
-	fs.Float64Var(&f.maxUnhealthy, "max-unhealthy-ratio", rollout.DefaultGates.MaxUnhealthy, "share of a wave's upgraded requests that may be unhealthy")
-	fs.Float64Var(&f.maxFailed, "max-failed-ratio", rollout.DefaultGates.MaxFailed, "share of a wave's upgraded requests whose upgrade may fail")
-	fs.IntVar(&f.minSample, "gate-min-sample", rollout.DefaultGates.MinSample, "upgraded requests a wave needs before a gate judges it")
-	fs.StringVar(&f.gateSelector, "gate-selector", "", "judge the gates over the requests matching this label selector only (default: all the Promise's requests)")
-	fs.BoolVar(&f.requireProof, "require-version-proof", false,
-		"release only on records whose checks proved the new version answered (a check expecting ${version})")
-	fs.IntVar(&f.defaultWave, "default-wave", 1, "wave of requests without a wave label (as acquire's --default-wave)")
+	f.Register(cmd.flags)
 	return cmd
-}
-
-func (f *awaitFlags) validate() error {
-	if f.minHealthy < 0 {
-		return fmt.Errorf("--min-healthy must not be negative, got %s", f.minHealthy)
-	}
-	for _, err := range []error{
-		durationIn("min-healthy", f.minHealthy, 0, maxMinHealthy),
-		intIn("failure-threshold", f.failureThreshold, 1, maxFailureThreshold),
-		durationIn("progress-deadline", f.progressDeadline, minProgressDeadline, maxProgressDeadline),
-		share("max-unhealthy-ratio", f.maxUnhealthy),
-		share("max-failed-ratio", f.maxFailed),
-		intIn("gate-min-sample", f.minSample, 1, maxGateMinSample),
-		intIn("default-wave", f.defaultWave, 0, rollout.MaxWave),
-	} {
-		if err != nil {
-			return err
-		}
-	}
-	if f.wait > 0 && f.minHealthy >= f.wait {
-		return fmt.Errorf("--min-healthy (%s) must be shorter than --wait (%s): a soak cannot span two runs", f.minHealthy, f.wait)
-	}
-	// await holds the slot across runs but renews it only while running: it must run again
-	// well before the lease runs out, or another request takes the slot meanwhile.
-	if f.wait > 0 && f.retryAfter > f.leaseDuration/2 {
-		return fmt.Errorf("--retry-after (%s) must be at most half --lease-duration (%s): the slot would expire between runs", f.retryAfter, f.leaseDuration)
-	}
-	if _, err := labels.Parse(f.gateSelector); err != nil {
-		return fmt.Errorf("--gate-selector %q: %w", f.gateSelector, err)
-	}
-	return nil
 }
 
 // awaiting is one await run: the verification machine (turnstile.BeginAwait) and what carrying
@@ -96,13 +39,13 @@ func (f *awaitFlags) validate() error {
 // and waits.
 type awaiting struct {
 	*run
-	flags  *awaitFlags
+	flags  *stageflags.Await
 	target string
 	m      turnstile.Await
 }
 
-func runAwait(ctx context.Context, cmd *command, out io.Writer, f *awaitFlags) error {
-	r, err := setup(cmd.flags, out, "await", &f.slotFlags, f.validate, &f.defaultWave)
+func runAwait(ctx context.Context, cmd *command, out io.Writer, f *stageflags.Await) error {
+	r, err := setup(cmd.flags, out, "await", &f.Slot, f.Validate, &f.DefaultWave)
 	if err != nil {
 		return err
 	}
@@ -120,14 +63,14 @@ func runAwait(ctx context.Context, cmd *command, out io.Writer, f *awaitFlags) e
 		a.target = s.Version
 	}
 	if a.target == "" {
-		if a.target, err = r.targetVersion(ctx, f.target); err != nil {
+		if a.target, err = r.targetVersion(ctx, f.Target); err != nil {
 			return err
 		}
 	}
 	st, _ := rollout.StatusFrom(statusOf(r.object))
 	m, acts, err := turnstile.BeginAwait(turnstile.AwaitConfig{Promise: r.env.Promise, Namespace: r.turn.Namespace(),
-		MinHealthy: f.minHealthy, FailureThreshold: f.failureThreshold, ProgressDeadline: f.progressDeadline,
-		RequireProof: f.requireProof, Wait: f.wait, LeaseDuration: f.leaseDuration},
+		MinHealthy: f.MinHealthy, FailureThreshold: f.FailureThreshold, ProgressDeadline: f.ProgressDeadline,
+		RequireProof: f.RequireProof, Wait: f.Wait, LeaseDuration: f.LeaseDuration},
 		turnstile.AwaitStart{Request: r.request, View: view, Target: a.target, Status: st}, r.clock.Now())
 	if err != nil {
 		return err
@@ -294,11 +237,11 @@ func (a *awaiting) do(ctx context.Context, act turnstile.AwaitAction) (*turnstil
 		st, _ := rollout.StatusFrom(status)
 		return &turnstile.AwaitEvent{On: turnstile.OnRefreshed, Live: st}, false, nil
 	case turnstile.DoHandBack:
-		a.out.printf("still %s after %s: asking Kratix to retry in %s", act.Status.Phase, a.flags.wait, a.flags.retryAfter)
+		a.out.printf("still %s after %s: asking Kratix to retry in %s", act.Status.Phase, a.flags.Wait, a.flags.RetryAfter)
 		if err := a.write(act.Status); err != nil {
 			return nil, true, err
 		}
-		return nil, true, a.pipe.WriteRetryAfter(a.flags.retryAfter, act.Line)
+		return nil, true, a.pipe.WriteRetryAfter(a.flags.RetryAfter, act.Line)
 	case turnstile.DoFinish:
 		return nil, true, a.write(act.Status)
 	case turnstile.DoStop:

@@ -17,6 +17,7 @@ import (
 
 	"github.com/kratix-turnstile/turnstile/pkg/checks"
 	"github.com/kratix-turnstile/turnstile/pkg/health"
+	"github.com/kratix-turnstile/turnstile/pkg/stageflags"
 )
 
 type checkFlags struct {
@@ -52,14 +53,14 @@ func (f *checkFlags) validate() error {
 	if f.wait < 0 {
 		return fmt.Errorf("--wait must not be negative, got %s", f.wait)
 	}
-	if err := durationIn("wait", f.wait, 0, maxWait); err != nil {
+	if err := stageflags.DurationIn("wait", f.wait, 0, stageflags.MaxWait); err != nil {
 		return err
 	}
-	if err := durationIn("interval", f.interval, minCheckInterval, maxCheckInterval); err != nil {
+	if err := stageflags.DurationIn("interval", f.interval, stageflags.MinCheckInterval, stageflags.MaxCheckInterval); err != nil {
 		return err
 	}
-	if f.minHealthy > maxMinHealthy { // the lower end is validateSoak's
-		return fmt.Errorf("--min-healthy must be at most %s, got %s", fmtDuration(maxMinHealthy), f.minHealthy)
+	if f.minHealthy > stageflags.MaxMinHealthy { // the lower end is validateSoak's
+		return fmt.Errorf("--min-healthy must be at most %s, got %s", stageflags.FmtDuration(stageflags.MaxMinHealthy), f.minHealthy)
 	}
 	return f.source.validateFlags()
 }
@@ -91,10 +92,10 @@ func (c *checkSource) validateFlags() error {
 	if err != nil {
 		return fmt.Errorf("--timeout %q: want a duration like 2s", c.timeout)
 	}
-	if err := durationIn("timeout", timeout, checks.MinTimeout, checks.MaxTimeout); err != nil {
+	if err := stageflags.DurationIn("timeout", timeout, checks.MinTimeout, checks.MaxTimeout); err != nil {
 		return err
 	}
-	return intIn("failure-threshold", c.failureThreshold, 1, checks.MaxThreshold)
+	return stageflags.IntIn("failure-threshold", c.failureThreshold, 1, checks.MaxThreshold)
 }
 
 // validateSoak checks that the soak fits in a run: a run that ends first would leave a record

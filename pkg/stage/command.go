@@ -77,32 +77,6 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 1
 }
 
-// envPrefix prefixes the environment variables that stand in for flags, so a Promise author can
-// configure a stage with the pipeline container's env as well as its args.
-const envPrefix = "TURNSTILE_"
-
-// EnvName is the environment variable that sets a flag: --slot-namespace is
-// TURNSTILE_SLOT_NAMESPACE.
-func EnvName(flag string) string {
-	return envPrefix + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
-}
-
-// applyEnv sets every flag not given on the command line from its environment variable.
-func applyEnv(flags *pflag.FlagSet, getenv func(string) string) error {
-	var err error
-	flags.VisitAll(func(f *pflag.Flag) {
-		if err != nil || f.Changed {
-			return
-		}
-		if v := getenv(EnvName(f.Name)); v != "" {
-			if setErr := flags.Set(f.Name, v); setErr != nil {
-				err = fmt.Errorf("invalid %s=%q: %w", EnvName(f.Name), v, setErr)
-			}
-		}
-	})
-	return err
-}
-
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }

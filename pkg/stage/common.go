@@ -9,11 +9,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"time"
 
 	"github.com/spf13/pflag"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
@@ -23,10 +23,9 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/kratix-turnstile/turnstile/pkg/bindings"
-	"github.com/kratix-turnstile/turnstile/pkg/checks"
 	"github.com/kratix-turnstile/turnstile/pkg/kube"
 	"github.com/kratix-turnstile/turnstile/pkg/pipeline"
-	"github.com/kratix-turnstile/turnstile/pkg/rollout"
+	"github.com/kratix-turnstile/turnstile/pkg/stageflags"
 	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
 	"github.com/kratix-turnstile/turnstile/pkg/version"
 )
@@ -34,102 +33,6 @@ import (
 // DirsEnv overrides /kratix, the root of the input, output and metadata directories; for
 // running a stage outside a pod.
 const DirsEnv = "TURNSTILE_KRATIX_DIR"
-
-// slotFlags are the flags every stage that touches slots shares.
-type slotFlags struct {
-	namespace     string
-	slots         int
-	leaseDuration time.Duration
-	target        string
-	wait          time.Duration
-	retryAfter    time.Duration
-}
-
-func (f *slotFlags) register(fs *pflag.FlagSet, waitHelp string) {
-	fs.StringVar(&f.namespace, "slot-namespace", turnstile.DefaultNamespace, "namespace of the slot Leases; it must exist")
-	fs.IntVar(&f.slots, "slots", 1, fmt.Sprintf("how many requests of the Promise may upgrade at once (1 to %d)", rollout.MaxSlots))
-	fs.DurationVar(&f.leaseDuration, "lease-duration", turnstile.DefaultLeaseDuration,
-		"how long a slot stays held without renewal; must cover the Promise's configure pipeline ("+span(turnstile.MinLeaseDuration, turnstile.MaxLeaseDuration)+")")
-	fs.StringVar(&f.target, "target-version", "",
-		"the version being rolled out (default: the Promise's kratix.io/promise-version label, else a hash of its spec)")
-	fs.DurationVar(&f.wait, "wait", time.Minute, waitHelp+"; 0 waits for as long as it takes (for Kratix without workflow-control); at most "+fmtDuration(maxWait))
-	fs.DurationVar(&f.retryAfter, "retry-after", 30*time.Second, "when --wait runs out, ask Kratix to run the pipeline again after this ("+span(minRetryAfter, maxRetryAfter)+")")
-}
-
-// Bounds of the stages' flags: what a platform engineer would set, with room either side, and
-// well inside what the API fields they end up in can hold (a Lease's durations are int32
-// seconds: 1193047h once wrapped round to 1904s).
-const (
-	// maxWait bounds --wait (0 means no limit): a pipeline pod blocked longer is better
-	// handed back to Kratix.
-	maxWait = 24 * time.Hour
-	// minRetryAfter and maxRetryAfter bound how soon Kratix re-runs a pipeline that handed back.
-	minRetryAfter = time.Second
-	maxRetryAfter = 24 * time.Hour
-
-	// await's flags.
-	maxMinHealthy       = 24 * time.Hour
-	maxFailureThreshold = 100
-	// minProgressDeadline is low for tests that fail an upgrade on purpose; a real one is minutes.
-	minProgressDeadline = time.Second
-	maxProgressDeadline = 7 * 24 * time.Hour
-	maxGateMinSample    = 1000
-
-	// check's flags.
-	minCheckInterval = time.Second
-	maxCheckInterval = time.Hour
-)
-
-func (f *slotFlags) validate() error {
-	if err := intIn("slots", f.slots, 1, rollout.MaxSlots); err != nil {
-		return err
-	}
-	if f.wait < 0 {
-		return fmt.Errorf("--wait must not be negative, got %s", f.wait)
-	}
-	if err := durationIn("wait", f.wait, 0, maxWait); err != nil {
-		return err
-	}
-	if err := durationIn("retry-after", f.retryAfter, minRetryAfter, maxRetryAfter); err != nil {
-		return err
-	}
-	return durationIn("lease-duration", f.leaseDuration, turnstile.MinLeaseDuration, turnstile.MaxLeaseDuration)
-}
-
-// intIn is the error for a count flag outside lo..hi, naming the flag and the end it broke.
-func intIn(flag string, v, lo, hi int) error {
-	switch {
-	case v < lo:
-		return fmt.Errorf("--%s must be at least %d, got %d", flag, lo, v)
-	case v > hi:
-		return fmt.Errorf("--%s must be at most %d, got %d", flag, hi, v)
-	}
-	return nil
-}
-
-// durationIn is intIn for durations.
-func durationIn(flag string, v, lo, hi time.Duration) error {
-	switch {
-	case v < lo:
-		return fmt.Errorf("--%s must be at least %s, got %s", flag, fmtDuration(lo), v)
-	case v > hi:
-		return fmt.Errorf("--%s must be at most %s, got %s", flag, fmtDuration(hi), v)
-	}
-	return nil
-}
-
-// share is the error for a ratio flag outside 0..1; NaN is outside too.
-func share(flag string, v float64) error {
-	if !(v >= 0 && v <= 1) {
-		return fmt.Errorf("--%s must be a share between 0 and 1, got %g", flag, v)
-	}
-	return nil
-}
-
-func span(lo, hi time.Duration) string { return fmtDuration(lo) + " to " + fmtDuration(hi) }
-
-// fmtDuration writes a bound the way people write it: 24h, not 24h0m0s.
-func fmtDuration(d time.Duration) string { return checks.FormatDuration(d) }
 
 // run is what a stage knows once it has read its flags, environment and input.
 type run struct {
@@ -141,7 +44,9 @@ type run struct {
 	config  *rest.Config
 	dynamic dynamic.Interface
 	turn    *turnstile.Turnstile
-	events  eventer
+	// fleet is the Promise's requests, once listed in this run.
+	fleet  []unstructured.Unstructured
+	events eventer
 	// clock is the source of time for every decision a stage makes, and the turnstile's.
 	clock clock.WithTicker
 }
@@ -149,14 +54,9 @@ type run struct {
 // setup reads the flags (and their TURNSTILE_* variables), the environment and object.yaml,
 // and builds the clients, and the turnstile when f is set. Bad input fails here, before anything
 // is written.
-func setup(flags *pflag.FlagSet, out io.Writer, stageName string, f *slotFlags, validate func() error, defaultWave *int) (*run, error) {
-	if err := applyEnv(flags, os.Getenv); err != nil {
+func setup(flags *pflag.FlagSet, out io.Writer, stageName string, f *stageflags.Slot, validate func() error, defaultWave *int) (*run, error) {
+	if err := stageflags.ApplyEnv(flags, os.Getenv); err != nil {
 		return nil, err
-	}
-	if f != nil {
-		if err := f.validate(); err != nil {
-			return nil, err
-		}
 	}
 	if err := validate(); err != nil {
 		return nil, err
@@ -205,7 +105,7 @@ func setup(flags *pflag.FlagSet, out io.Writer, stageName string, f *slotFlags, 
 	}
 	r.turn, err = turnstile.New(turnstile.Config{
 		Leases: coordination, Holders: turnstile.DynamicHolders{Client: r.dynamic},
-		Namespace: f.namespace, Promise: r.env.Promise, Slots: f.slots, LeaseDuration: f.leaseDuration, Clock: r.clock,
+		Namespace: f.Namespace, Promise: r.env.Promise, Slots: f.Slots.Default(), LeaseDuration: f.LeaseDuration, Clock: r.clock,
 		Owner: r.promiseOwner(),
 	})
 	if err != nil {
@@ -278,13 +178,13 @@ func (r *run) targetVersion(ctx context.Context, flag string) (string, error) {
 		return flag, nil
 	}
 	if v, ok, err := bindings.Version(ctx, r.dynamic, r.env.Promise, r.request.Namespace, r.request.Name); err != nil {
-		return "", fmt.Errorf("finding the target version (or set %s): %w", EnvName("target-version"), err)
+		return "", fmt.Errorf("finding the target version (or set %s): %w", stageflags.EnvName("target-version"), err)
 	} else if ok {
 		return v, nil
 	}
 	p, err := r.dynamic.Resource(promisesGVR).Get(ctx, r.env.Promise, metav1.GetOptions{})
 	if err != nil {
-		return "", fmt.Errorf("finding the target version from Promise %s (or set %s): %w", r.env.Promise, EnvName("target-version"), err)
+		return "", fmt.Errorf("finding the target version from Promise %s (or set %s): %w", r.env.Promise, stageflags.EnvName("target-version"), err)
 	}
 	if v := p.GetLabels()[PromiseVersionLabel]; v != "" {
 		return v, nil

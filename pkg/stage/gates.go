@@ -16,10 +16,10 @@ import (
 // judgeGates applies the ratio gates to this request's wave, counting this request as phase,
 // and pauses the rollout when one trips. A gate that cannot be judged is reported, not fatal.
 func (a *awaiting) judgeGates(ctx context.Context, phase string) {
-	if !a.flags.gates {
+	if !a.flags.Gates {
 		return
 	}
-	list, err := a.dynamic.Resource(a.request.GroupVersionResource).List(ctx, metav1.ListOptions{LabelSelector: a.flags.gateSelector})
+	list, err := a.dynamic.Resource(a.request.GroupVersionResource).List(ctx, metav1.ListOptions{LabelSelector: a.flags.GateSelector})
 	if err != nil {
 		a.out.printf("could not judge the rollout's gates: %s", oneLine(err.Error()))
 		return
@@ -35,13 +35,13 @@ func (a *awaiting) judgeGates(ctx context.Context, phase string) {
 		all = append(all, m)
 		w, ok, err := turnstile.WaveOf(u.GetLabels(), u.GetAnnotations())
 		if !ok || err != nil {
-			w = a.flags.defaultWave
+			w = a.flags.DefaultWave
 		}
 		if w == a.request.Wave {
 			wave = append(wave, m)
 		}
 	}
-	g := rollout.Gates{MaxUnhealthy: a.flags.maxUnhealthy, MaxFailed: a.flags.maxFailed, MinSample: a.flags.minSample}
+	g := rollout.Gates{MaxUnhealthy: a.flags.MaxUnhealthy, MaxFailed: a.flags.MaxFailed, MinSample: a.flags.MinSample}
 	v := g.Judge(wave, all)
 	if !v.Tripped {
 		return

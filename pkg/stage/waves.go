@@ -3,23 +3,14 @@ package stage
 import (
 	"context"
 	"fmt"
-	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/kratix-turnstile/turnstile/pkg/rollout"
+	"github.com/kratix-turnstile/turnstile/pkg/stageflags"
 	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
 )
-
-// DefaultWaveGrace is how long, after a rollout starts, a request waits for the requests of
-// earlier waves to arrive before it takes a slot ahead of them. Kratix re-runs every request of
-// a Promise within seconds of its upgrade (about one a second, in an order of its own); two
-// minutes covers a busy controller working through hundreds of requests, and is short enough
-// that a canary whose workflow never runs holds the rollout back only briefly, and visibly.
-const DefaultWaveGrace = 2 * time.Minute
-
-// MaxWaveGrace bounds --wave-grace: past an hour, a missing canary is an incident, not a delay.
-const MaxWaveGrace = time.Hour
 
 // expectedBefore lists the Promise's requests of earlier waves than this one that have not
 // begun their upgrade to target: the ones this request must let go first. Requests being
@@ -29,12 +20,12 @@ func (r *run) expectedBefore(ctx context.Context, target string, defaultWave int
 	if r.request.Wave == 0 {
 		return nil, nil // nothing goes before wave 0
 	}
-	list, err := r.dynamic.Resource(r.request.GroupVersionResource).List(ctx, metav1.ListOptions{})
+	list, err := r.requests(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("listing the Promise's requests, to let earlier waves go first (or set %s=0): %w", EnvName("wave-grace"), err)
+		return nil, fmt.Errorf("%w, to let earlier waves go first (or set %s=0)", err, stageflags.EnvName("wave-grace"))
 	}
 	var out []turnstile.Expected
-	for _, u := range list.Items {
+	for _, u := range list {
 		if u.GetUID() == r.request.UID || u.GetDeletionTimestamp() != nil {
 			continue
 		}
@@ -52,4 +43,43 @@ func (r *run) expectedBefore(ctx context.Context, target string, defaultWave int
 		}
 	}
 	return out, nil
+}
+
+// requests lists the Promise's requests in every namespace, once a run.
+func (r *run) requests(ctx context.Context) ([]unstructured.Unstructured, error) {
+	if r.fleet != nil {
+		return r.fleet, nil
+	}
+	list, err := r.dynamic.Resource(r.request.GroupVersionResource).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("listing the Promise's requests: %w", explain(err))
+	}
+	r.fleet = list.Items
+	return r.fleet, nil
+}
+
+// terms are the rollout's terms as this request would record them. A share of the fleet is
+// counted (the Promise's requests not being deleted) only when the record does not have this
+// rollout yet: once it does, the count on record holds for every request of the rollout.
+func (r *run) terms(ctx context.Context, f *stageflags.Acquire, target string) (turnstile.Terms, error) {
+	if !f.Slots.Share() {
+		return f.Terms(0), nil
+	}
+	if rec, err := r.turn.Record(ctx); err == nil && rec.Target == target && rec.Slots > 0 {
+		terms := f.Terms(0)
+		terms.Slots = rec.Slots
+		return terms, nil
+	}
+	list, err := r.requests(ctx)
+	if err != nil {
+		return turnstile.Terms{}, fmt.Errorf("%w, to count --slots %s of them (or give a number)", err, f.Slots.String())
+	}
+	n := 0
+	for _, u := range list {
+		if u.GetDeletionTimestamp() == nil {
+			n++
+		}
+	}
+	r.out.printf("--slots %s of %d requests: %d slot(s)", f.Slots.String(), n, f.Slots.Of(n))
+	return f.Terms(n), nil
 }

@@ -250,10 +250,38 @@ func decide(in decideInput) decision {
 			return d
 		}
 	}
+	lim := waveLimit(in, queue, d.wait.Holders)
+	free = slices.DeleteFunc(free, func(s Slot) bool { return s.Index >= lim })
 	if position < len(free) {
 		d.action, d.slot = actTake, free[position]
 	}
 	return d
+}
+
+// waveLimit is how many of the slots this request may take from: the rollout's, capped by
+// --wave-slots for every wave from the earliest with requests upgrading or in line to its own.
+// A wave capped at one so goes one at a time with no later wave beside it, and a later waiter
+// never has more slots to take from than one ahead of it, so order holds. A cap applies to new
+// takes: requests that began before it carry on.
+func waveLimit(in decideInput, queue []Ticket, holders []Slot) int {
+	caps := in.view.Rollout.WaveSlots
+	if len(caps) == 0 {
+		return in.slots
+	}
+	first := in.me.Wave
+	if len(queue) > 0 {
+		first = min(first, queue[0].Wave) // the queue is in wave order
+	}
+	for _, s := range holders {
+		first = min(first, s.Wave)
+	}
+	lim := in.slots
+	for w, c := range caps {
+		if w >= first && w <= in.me.Wave {
+			lim = min(lim, c)
+		}
+	}
+	return lim
 }
 
 // waveSoaking says whether a soak between waves holds this request back, why, and until when (zero

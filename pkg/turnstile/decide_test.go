@@ -58,6 +58,11 @@ func released(i, wave int, version string, at time.Time) *coordinationv1.Lease {
 		AnnotationReleasedVersion: version, AnnotationReleasedAt: at.Format(time.RFC3339Nano)})
 }
 
+// waveSlots is a rollout record capping waves, as --wave-slots writes it.
+func waveSlots(caps string) *coordinationv1.Lease {
+	return lease(RolloutName("db"), RoleRollout, nil, t0, t0, map[string]string{AnnotationWaveSlots: caps})
+}
+
 func ticketLease(r Request, arrived, renewed time.Time) *coordinationv1.Lease {
 	return lease(TicketName("db", r), RoleTicket, &r, arrived, renewed, nil)
 }
@@ -201,6 +206,21 @@ func TestDecide(t *testing.T) {
 			leases: []*coordinationv1.Lease{released(0, 1, "v1", t0.Add(-time.Minute))}, want: actTake},
 		{name: "a wave does not soak after itself", slots: 1, me: me, waveSoak: 10 * time.Minute, target: "v2",
 			leases: []*coordinationv1.Lease{released(0, 1, "v2", t0.Add(-time.Minute))}, want: actTake},
+		{name: "wave slots: the canary wave goes one at a time", slots: 3, me: canary,
+			leases: []*coordinationv1.Lease{waveSlots("0=1"), slotLease(0, ptr.To(request("a0", 0)), t0, PhaseUpgrading)},
+			want:   actWait, recheck: t0.Add(time.Minute)},
+		{name: "wave slots: no later wave starts beside a capped wave still upgrading", slots: 3, me: me,
+			leases: []*coordinationv1.Lease{waveSlots("0=1"), slotLease(0, ptr.To(request("a0", 0)), t0, PhaseUpgrading)},
+			want:   actWait, recheck: t0.Add(time.Minute)},
+		{name: "wave slots: once the capped wave is done, later waves go wider", slots: 3, me: me,
+			leases: []*coordinationv1.Lease{waveSlots("0=1"), slotLease(0, &b, t0, PhaseUpgrading)},
+			want:   actTake, wantSlot: 1, recheck: t0.Add(time.Minute)},
+		{name: "wave slots: a later wave is held to the cap of an earlier wave still in line", slots: 3, me: request("me", 2),
+			leases: []*coordinationv1.Lease{waveSlots("1=1"), slotLease(0, &b, t0, PhaseUpgrading), ticketLease(a, t0.Add(-time.Second), t0)},
+			want:   actWait, wantPos: 1, recheck: t0.Add(time.Minute)},
+		{name: "wave slots: a slot beyond the cap still shows its holder and is not taken", slots: 3, me: canary,
+			leases: []*coordinationv1.Lease{waveSlots("0=1"), slotLease(0, &a, t0, PhaseUpgrading), slotLease(1, nil, t0, "")},
+			want:   actWait, recheck: t0.Add(time.Minute)},
 		{name: "an aborted version grants nothing", slots: 1, me: me, target: "v2",
 			leases: []*coordinationv1.Lease{lease(RolloutName("db"), RoleRollout, nil, t0, t0, map[string]string{AnnotationAborted: "v2"})},
 			want:   actWait, paused: true},

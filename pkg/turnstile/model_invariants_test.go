@@ -46,6 +46,17 @@ func (m *mModel) check() {
 	if holding > m.p.slots {
 		m.violate(1, "%d upgrades hold slots, more than %d", holding, m.p.slots)
 	}
+	for w, c := range m.p.waveSlots { // --wave-slots: never more of a wave than its cap
+		n := 0
+		for _, r := range m.reqs {
+			if r.exists && r.upgrading && !r.reclaimed && !r.skipped && r.req.Wave == w {
+				n++
+			}
+		}
+		if n > c {
+			m.violate(1, "%d upgrades of wave %d hold slots, more than its cap %d", n, w, c)
+		}
+	}
 	m.stats.maxConcurrent = max(m.stats.maxConcurrent, all)
 	if over := holding + lost - m.p.slots; over > m.stats.maxOver {
 		m.stats.maxOver = over
@@ -71,8 +82,28 @@ func (m *mModel) check() {
 
 // freeSlots counts the slots that every waiter, whatever its clock, sees free.
 func (m *mModel) freeSlots() int {
+	view := m.store.viewAt(m.store.head())
+	// --wave-slots: while a capped wave has requests upgrading or in line, only its cap's
+	// slots are anyone's to take.
+	first := -1
+	for _, s := range view.Slots {
+		if s.Held() && (first < 0 || s.Wave < first) {
+			first = s.Wave
+		}
+	}
+	for _, t := range view.Tickets {
+		if t.Live(m.now.Add(-mSkew)) && (first < 0 || t.Wave < first) {
+			first = t.Wave
+		}
+	}
+	lim := m.p.slots
+	for w, c := range m.p.waveSlots {
+		if w >= first {
+			lim = min(lim, c)
+		}
+	}
 	n := 0
-	for _, s := range m.store.viewAt(m.store.head()).Slots[:m.p.slots] {
+	for _, s := range view.Slots[:lim] {
 		h := m.byUID(s.HolderUID)
 		switch {
 		case !s.Held() || h == nil:
@@ -135,6 +166,27 @@ func (m *mModel) checkSoak(r *mReq, p *mProc, got Slot) {
 		}
 		m.violate(3, "%s (wave %d) took %s while %s (wave %d) had been upgrading for %s, with a soak between waves",
 			r.name, r.req.Wave, got.Name, o.name, o.req.Wave, m.now.Sub(o.attemptAt))
+	}
+}
+
+// checkWaveSlots is invariant 3 for --wave-slots: no request takes a slot beside a request of
+// an earlier capped wave that its view showed upgrading (live, and not known to be deleted), once
+// the cap is full.
+func (m *mModel) checkWaveSlots(r *mReq, p *mProc, got Slot) {
+	for w, c := range m.p.waveSlots {
+		if w >= r.req.Wave {
+			continue
+		}
+		busy := 0
+		for _, s := range p.last.view.Slots {
+			if s.Held() && s.Wave <= w && s.HolderUID != r.req.UID && !p.last.holders[s.HolderUID].Gone && (s.Phase == PhaseFailed || !s.Expired(p.last.now)) {
+				busy++
+			}
+		}
+		if busy >= c {
+			m.violate(3, "%s (wave %d) took %s while its view showed %d upgrade(s) of waves up to %d, capped at %d",
+				r.name, r.req.Wave, got.Name, busy, w, c)
+		}
 	}
 }
 
@@ -218,6 +270,7 @@ func (m *mModel) onTake(r *mReq, p *mProc, reentered bool, prev, ticket *coordin
 		}
 		m.checkOrder(r, p)
 		m.checkSoak(r, p, got)
+		m.checkWaveSlots(r, p, got)
 		if rl := m.store.rollout(); rl.Target == p.target {
 			if w, gated := rl.NeedsApproval(r.req.Wave); gated {
 				m.violate(3, "%s (wave %d) took %s for %s before wave %d was approved (approval waves %v, approved %v), deciding on the rollout record of %q",

@@ -24,6 +24,8 @@ var mMutants = map[string]string{
 		"heard from yet is free, even if the holder's workflow failed",
 	"aborted-version-ticket": "keep the request's ticket as the watch shows it, still naming another (an aborted) " +
 		"version, until its renewal L/3 later",
+	"wave-cap-own-wave": "apply --wave-slots to the waiter's own wave only: a later wave starts beside a capped " +
+		"earlier one still upgrading",
 }
 
 // mutate is the mutant's change to a turn's view, and whether the holders are followed; skip
@@ -33,6 +35,12 @@ func (m *mModel) mutate(p *mProc, view View) (_ View, following, skip bool) {
 	switch m.mutant {
 	case "unknown-failed-holder":
 		return view, false, false
+	case "wave-cap-own-wave":
+		if c, ok := view.Rollout.WaveSlots[a.req.Wave]; ok {
+			view.Rollout.WaveSlots = map[int]int{a.req.Wave: c}
+		} else {
+			view.Rollout.WaveSlots = nil
+		}
 	case "aborted-version-ticket":
 		if i := slices.IndexFunc(view.Tickets, func(t Ticket) bool { return t.Name == TicketName(mPromise, a.req) }); i >= 0 &&
 			view.Tickets[i].UID == a.req.UID && view.Tickets[i].Version != p.target {

@@ -134,7 +134,7 @@ func (m *mModel) beginAcquire(r *mReq, p *mProc) bool {
 		return false
 	case !m.p.gateNew && !r.installed && r.st.Phase == "":
 		m.tracef("  new: its first install goes straight through")
-		_, _ = p.t.RecordTarget(mCtx, p.target, m.p.approval)
+		_, _ = p.t.RecordTarget(mCtx, p.target, m.terms())
 		m.setStatus(r, rollout.Status{Phase: rollout.PhaseUpgrading, Version: p.target, Since: p.since})
 		m.next(r, stConfigure, p.target)
 		return false
@@ -147,8 +147,13 @@ func (m *mModel) beginAcquire(r *mReq, p *mProc) bool {
 			}
 		}
 	}
-	p.acq = newAcquiring(r.req, AcquireOptions{Target: p.target, ApprovalWaves: m.p.approval, Expected: expected, Grace: m.p.grace, WaveSoak: m.p.waveSoak})
+	p.acq = newAcquiring(r.req, AcquireOptions{Target: p.target, Terms: m.terms(), Expected: expected, Grace: m.p.grace, WaveSoak: m.p.waveSoak})
 	return true
+}
+
+// terms are what every acquire of the schedule would record.
+func (m *mModel) terms() Terms {
+	return Terms{ApprovalWaves: m.p.approval, Slots: m.p.slots, WaveSlots: m.p.waveSlots}
 }
 
 // holderStatuses is what the waiter's holder tracker has heard, as holders.statuses() after

@@ -72,6 +72,7 @@ type mParams struct {
 	gateNew         bool          // --gate-new-requests
 	grace           time.Duration // acquire --wave-grace
 	waveSoak        time.Duration // acquire --wave-soak
+	waveSlots       map[int]int   // acquire --wave-slots
 	unstamped       bool          // health records carry no version
 	rounds          int           // rounds of trouble before the drain
 	rate            float64
@@ -138,6 +139,9 @@ func newModel(seed uint64, tracing bool) *mModel {
 	if seed%3 == 0 {
 		p.waveSoak = mWaveSoak
 	}
+	if seed%4 == 1 && p.slots > 1 {
+		p.waveSlots = map[int]int{0: 1} // the canary wave one at a time
+	}
 	m.store = newMStore(mPromise, p.slots, func() time.Time { return m.now })
 	m.prev = make([]*coordinationv1.Lease, p.slots)
 	m.op = mTurnstile(m.store, mL, &mClock{now: &m.now})
@@ -148,8 +152,8 @@ func newModel(seed uint64, tracing bool) *mModel {
 		m.reqs = append(m.reqs, r)
 		m.schedule(r, m.newProc(r, stAcquire, m.version, m.dur(0, 3*time.Second)))
 	}
-	m.tracef("seed %d: %d slot(s), requests %s, approval %v, wait %v, grace %s, wave soak %s, gateNew %v, unstamped %v, %d rounds of trouble",
-		seed, p.slots, m.roster(), p.approval, p.wait, p.grace, p.waveSoak, p.gateNew, p.unstamped, p.rounds)
+	m.tracef("seed %d: %d slot(s), requests %s, approval %v, wait %v, grace %s, wave soak %s, wave slots %v, gateNew %v, unstamped %v, %d rounds of trouble",
+		seed, p.slots, m.roster(), p.approval, p.wait, p.grace, p.waveSoak, p.waveSlots, p.gateNew, p.unstamped, p.rounds)
 	return m
 }
 

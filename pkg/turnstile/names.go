@@ -47,6 +47,11 @@ const (
 	// approval before their first request goes; AnnotationApproved those approved so far.
 	AnnotationApprovalWaves = "turnstile.kratix.io/approval-waves"
 	AnnotationApproved      = "turnstile.kratix.io/approved-waves"
+	// AnnotationSlots is how many requests of the rollout may upgrade at once, resolved when it
+	// began (a share of the fleet becomes a number then); AnnotationWaveSlots caps waves
+	// further, as "WAVE=N" pairs separated by commas.
+	AnnotationSlots     = "turnstile.kratix.io/slots"
+	AnnotationWaveSlots = "turnstile.kratix.io/wave-slots"
 	// The operator's windows (kubectl turnstile window): allow and deny windows, each
 	// "CRON for DURATION in ZONE", separated by "; ", and a scheduled start (RFC 3339).
 	AnnotationAllowWindows = "turnstile.kratix.io/allow-windows"

@@ -1,10 +1,12 @@
 package turnstile
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -12,13 +14,22 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// RecordTarget notes on the rollout Lease that a rollout to target has begun, with the waves that
-// wait for approval, and returns the rollout record as it then stands. The first request of a
-// new version writes it, as soon as it arrives (before it queues), so that approvals, the
-// canary's grace and status are right from the first second; everyone after finds it there and
-// writes nothing. A pause stays across versions (it is the operator's to lift); an abort and
-// approvals belong to the version they were given for.
-func (t *Turnstile) RecordTarget(ctx context.Context, target string, approvalWaves []int) (Rollout, error) {
+// Terms are what the first request of a rollout records for all of its requests, so that they
+// agree however their pods were started: the waves that wait for approval, and how many may
+// upgrade at once, overall (0: the Turnstile's Slots) and per wave.
+type Terms struct {
+	ApprovalWaves []int
+	Slots         int
+	WaveSlots     map[int]int
+}
+
+// RecordTarget notes on the rollout Lease that a rollout to target has begun, on terms, and
+// returns the rollout record as it then stands. The first request of a new version writes it,
+// as soon as it arrives (before it queues), so that approvals, slots, the canary's grace and
+// status are right from the first second; everyone after finds it there and writes nothing. A
+// pause stays across versions (it is the operator's to lift); an abort and approvals belong to
+// the version they were given for.
+func (t *Turnstile) RecordTarget(ctx context.Context, target string, terms Terms) (Rollout, error) {
 	l, err := t.updateRollout(ctx, func(l *coordinationv1.Lease) error {
 		a := l.Annotations
 		if target == "" || a[AnnotationTarget] == target {
@@ -34,12 +45,26 @@ func (t *Turnstile) RecordTarget(ctx context.Context, target string, approvalWav
 		}
 		a[AnnotationTarget] = target
 		a[AnnotationStarted] = t.cfg.Clock.Now().UTC().Format(time.RFC3339)
-		a[AnnotationApprovalWaves] = FormatWaves(approvalWaves)
+		a[AnnotationApprovalWaves] = FormatWaves(terms.ApprovalWaves)
+		a[AnnotationSlots] = strconv.Itoa(cmp.Or(terms.Slots, t.cfg.Slots))
+		a[AnnotationWaveSlots] = FormatWaveSlots(terms.WaveSlots)
 		delete(a, AnnotationApproved)
 		return nil
 	})
 	if err != nil || l == nil {
 		return Rollout{}, err
+	}
+	return rolloutFrom(l), nil
+}
+
+// Record reads the rollout record; an empty one when there is none yet.
+func (t *Turnstile) Record(ctx context.Context) (Rollout, error) {
+	l, err := t.leases.Get(ctx, RolloutName(t.cfg.Promise), metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return Rollout{}, nil
+	case err != nil:
+		return Rollout{}, t.writeError("reading the rollout of "+t.cfg.Promise, err)
 	}
 	return rolloutFrom(l), nil
 }

@@ -1,6 +1,7 @@
 package turnstile
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -127,9 +128,9 @@ type AcquireOptions struct {
 	Target string
 	// OnWait is called whenever the request's place in the queue changes while it waits.
 	OnWait func(Wait)
-	// ApprovalWaves are the waves that wait for an operator's approval, recorded when this
-	// request is the first to arrive for a new target version.
-	ApprovalWaves []int
+	// Terms are recorded when this request is the first to arrive for a new target version;
+	// those on record apply to every request of the rollout.
+	Terms Terms
 	// Expected are the Promise's requests of earlier waves than this one that had not begun
 	// their upgrade to Target when acquire listed them. Until Grace after the rollout started,
 	// this request takes no slot while one of them has not arrived: the canary goes first even
@@ -169,7 +170,8 @@ func (t *Turnstile) Acquire(ctx context.Context, req Request, opts AcquireOption
 	)
 	for {
 		now := t.cfg.Clock.Now()
-		view := NewView(t.cfg.Promise, t.cfg.Slots, w.leases())
+		view := NewView(t.cfg.Promise, cmp.Or(opts.Terms.Slots, t.cfg.Slots), w.leases())
+		n := t.slotsOf(view.Rollout, opts.Terms)
 		if self.gone() {
 			if _, err := t.leaveQueue(context.WithoutCancel(ctx), req); err != nil {
 				return nil, err
@@ -186,9 +188,9 @@ func (t *Turnstile) Acquire(ctx context.Context, req Request, opts AcquireOption
 		if since := open.see(view, now); !since.IsZero() {
 			stalledAt = since.Add(StallGrace)
 		}
-		following := position < 0 || position <= t.cfg.Slots || (!stalledAt.IsZero() && !now.Before(stalledAt))
+		following := position < 0 || position <= n || (!stalledAt.IsZero() && !now.Before(stalledAt))
 		if following {
-			holders.follow(view.Slots, view.Front(now, req, t.cfg.Slots, holders.statuses()), req)
+			holders.follow(view.Slots, view.Front(now, req, n, holders.statuses()), req)
 		} else {
 			holders.follow(nil, nil, req)
 		}
@@ -202,7 +204,7 @@ func (t *Turnstile) Acquire(ctx context.Context, req Request, opts AcquireOption
 			continue
 		}
 		position = tr.wait.Position
-		if !following && position <= t.cfg.Slots {
+		if !following && position <= n {
 			continue // it reached the front in this turn: decide again, following
 		}
 		if !reported || tr.wait.Position != last.Position || tr.wait.Message() != last.Message() {
@@ -211,7 +213,7 @@ func (t *Turnstile) Acquire(ctx context.Context, req Request, opts AcquireOption
 				opts.OnWait(tr.wait)
 			}
 		}
-		if err := t.pace(ctx, last.Position); err != nil {
+		if err := t.pace(ctx, last.Position-n); err != nil {
 			return nil, t.waitEnded(ctx, last, err)
 		}
 		wake := earliest(tr.recheck, now.Add(t.cfg.LeaseDuration/3))
@@ -227,11 +229,10 @@ func (t *Turnstile) Acquire(ctx context.Context, req Request, opts AcquireOption
 // pace holds back a waiter far from the front before it looks again, so the changes meanwhile
 // are taken in one turn: with N waiters every handoff changes the view of all of them, and
 // deciding on each change costs the fleet N turns a handoff. The pause grows with the places
-// between it and the next free slot (PacePerPlace each, at most MaxPace), so it has still
-// looked again before it can be next; the waiters next in line never pause. Only how soon a
-// waiter sees the queue move changes, never what it may take.
-func (t *Turnstile) pace(ctx context.Context, position int) error {
-	ahead := position - t.cfg.Slots
+// ahead of it beyond the slots (PacePerPlace each, at most MaxPace), so it has still looked
+// again before it can be next; the waiters next in line never pause. Only how soon a waiter
+// sees the queue move changes, never what it may take.
+func (t *Turnstile) pace(ctx context.Context, ahead int) error {
 	if ahead <= 0 {
 		return nil
 	}
@@ -241,6 +242,12 @@ func (t *Turnstile) pace(ctx context.Context, position int) error {
 	case <-t.cfg.Clock.After(min(MaxPace, time.Duration(ahead)*PacePerPlace)):
 		return nil
 	}
+}
+
+// slotsOf is how many requests may upgrade at once: as the rollout record says, else as this
+// request's stage does.
+func (t *Turnstile) slotsOf(r Rollout, terms Terms) int {
+	return cmp.Or(r.Slots, terms.Slots, t.cfg.Slots)
 }
 
 // openSlots remembers since when each slot, as last written, has been seen open (free or
@@ -316,7 +323,7 @@ type turned struct {
 func (t *Turnstile) turn(ctx context.Context, a *acquiring, view View, now time.Time, holders map[types.UID]HolderStatus, following bool) (turned, error) {
 	req, target := a.req, a.opts.Target
 	if a.record == nil && view.Rollout.Target != target {
-		r, err := t.RecordTarget(ctx, target, a.opts.ApprovalWaves)
+		r, err := t.RecordTarget(ctx, target, a.opts.Terms)
 		if err != nil {
 			return turned{}, err
 		}
@@ -324,9 +331,10 @@ func (t *Turnstile) turn(ctx context.Context, a *acquiring, view View, now time.
 	}
 	if a.record != nil && a.record.Target == target && view.Rollout.predates(*a.record, a.staleRV) {
 		view.Rollout = *a.record
+		view.cover(t.cfg.Promise, view.Rollout.Slots)
 	}
 	a.expected = arrived(a.expected, view, target)
-	d := decide(decideInput{promise: t.cfg.Promise, view: view, me: req, target: target, slots: t.cfg.Slots, now: now,
+	d := decide(decideInput{promise: t.cfg.Promise, view: view, me: req, target: target, slots: t.slotsOf(view.Rollout, a.opts.Terms), now: now,
 		holders: holders, following: following, expected: a.expected, grace: a.opts.Grace, calendar: a.opts.Calendar, waveSoak: a.opts.WaveSoak})
 	for _, s := range d.unmarked {
 		t.markWorkflowFailed(ctx, s, holders[s.HolderUID].WorkflowFailed)

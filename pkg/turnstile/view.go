@@ -1,6 +1,8 @@
 package turnstile
 
 import (
+	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -12,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/resourceversion"
 
+	"github.com/kratix-turnstile/turnstile/pkg/rollout"
 	"github.com/kratix-turnstile/turnstile/pkg/window"
 )
 
@@ -92,6 +95,10 @@ type Rollout struct {
 	ApprovalWaves  []int
 	Approved       []int
 	ChangedBy      string
+	// Slots is how many may upgrade at once, as recorded when the rollout began (0 in records
+	// older than that: the stage's own count applies); WaveSlots caps some waves lower.
+	Slots     int
+	WaveSlots map[int]int
 	// Windows are the operator's windows; WindowsErr says why they could not be read, which
 	// holds the rollout (fail closed) until they are set again.
 	Windows    window.Calendar
@@ -144,12 +151,13 @@ type View struct {
 	Hold Hold
 }
 
-// NewView reads a Promise's Leases. Slots beyond n that exist are kept (so their holders are
-// seen) but are never granted.
+// NewView reads a Promise's Leases, with an entry for each of the first n slots, or as many as
+// the rollout record names if more. Slots beyond those that exist are kept (so their holders
+// are seen) but are never granted.
 func NewView(promise string, n int, leases []*coordinationv1.Lease) View {
 	v := View{}
 	slots := map[int]*coordinationv1.Lease{}
-	maxIndex := n - 1
+	maxIndex := -1
 	slotPrefix := "turnstile-" + promise + "-slot-"
 	for _, l := range leases {
 		switch l.Labels[LabelRole] {
@@ -172,10 +180,18 @@ func NewView(promise string, n int, leases []*coordinationv1.Lease) View {
 			}
 		}
 	}
-	for i := 0; i <= maxIndex; i++ {
+	for i := range max(n, v.Rollout.Slots, maxIndex+1) {
 		v.Slots = append(v.Slots, slotFrom(promise, i, slots[i]))
 	}
 	return v
+}
+
+// cover makes sure the view has an entry for each of the first n slots: those never written
+// are free.
+func (v *View) cover(promise string, n int) {
+	for i := len(v.Slots); i < n; i++ {
+		v.Slots = append(v.Slots, slotFrom(promise, i, nil))
+	}
 }
 
 func slotFrom(promise string, i int, l *coordinationv1.Lease) Slot {
@@ -219,6 +235,8 @@ func rolloutFrom(l *coordinationv1.Lease) Rollout {
 		PauseReason: a[AnnotationPauseReason], AbortedVersion: a[AnnotationAborted],
 		ApprovalWaves: ParseWaves(a[AnnotationApprovalWaves]), Approved: ParseWaves(a[AnnotationApproved]), ChangedBy: a[AnnotationBy]}
 	r.Started, _ = time.Parse(time.RFC3339, a[AnnotationStarted])
+	r.Slots, _ = strconv.Atoi(a[AnnotationSlots])
+	r.WaveSlots, _ = ParseWaveSlots(a[AnnotationWaveSlots])
 	r.Windows, r.WindowsErr = WindowsFrom(a)
 	return r
 }
@@ -309,6 +327,42 @@ func FormatWaves(waves []int) string {
 	parts := make([]string, len(waves))
 	for i, w := range waves {
 		parts[i] = strconv.Itoa(w)
+	}
+	return strings.Join(parts, ",")
+}
+
+// ParseWaveSlots reads per-wave caps written "WAVE=N,WAVE=N" (as --wave-slots takes them):
+// waves 0 to rollout.MaxWave, caps 1 to rollout.MaxSlots.
+func ParseWaveSlots(s string) (map[int]int, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	out := map[int]int{}
+	for _, f := range strings.Split(s, ",") {
+		w, n, ok := strings.Cut(strings.TrimSpace(f), "=")
+		wave, werr := strconv.Atoi(strings.TrimSpace(w))
+		limit, nerr := strconv.Atoi(strings.TrimSpace(n))
+		switch {
+		case !ok || werr != nil || nerr != nil:
+			return nil, fmt.Errorf("%q is not WAVE=SLOTS, e.g. 0=1", f)
+		case wave < 0 || wave > rollout.MaxWave:
+			return nil, fmt.Errorf("wave %d in %q: waves go from 0 to %d", wave, f, rollout.MaxWave)
+		case limit < 1 || limit > rollout.MaxSlots:
+			return nil, fmt.Errorf("%d slots for wave %d: a wave's cap goes from 1 to %d", limit, wave, rollout.MaxSlots)
+		}
+		if _, dup := out[wave]; dup {
+			return nil, fmt.Errorf("wave %d is capped twice", wave)
+		}
+		out[wave] = limit
+	}
+	return out, nil
+}
+
+// FormatWaveSlots writes caps as ParseWaveSlots reads them, by wave.
+func FormatWaveSlots(caps map[int]int) string {
+	var parts []string
+	for _, w := range slices.Sorted(maps.Keys(caps)) {
+		parts = append(parts, fmt.Sprintf("%d=%d", w, caps[w]))
 	}
 	return strings.Join(parts, ",")
 }

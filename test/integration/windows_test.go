@@ -3,6 +3,8 @@ package integration
 import (
 	"context"
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -10,6 +12,7 @@ import (
 	"github.com/onsi/gomega"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
 )
@@ -91,5 +94,54 @@ var _ = ginkgo.Describe("when upgrades may start: windows and the soak between w
 		gomega.Expect(retryAfter).To(gomega.Equal(turnstile.DefaultLeaseDuration/2), "it comes back within half a lease, to keep its place for when the soak ends")
 		gomega.Expect(s.turnstileStatus()).To(gomega.HaveKeyWithValue("message", gomega.HavePrefix("waiting: wave 0 soaks for 1h after its last upgrade: wave 1 starts at ")))
 		gomega.Expect(holderOf(ctx, slotNS, 0)).To(gomega.BeEmpty())
+	})
+
+	ginkgo.It("counts --slots as a share of the fleet once, when the rollout begins, and caps the canary wave", func(ctx context.Context) {
+		canaries := []*unstructured.Unstructured{
+			createRequest(ctx, ns, "canary-1", true, map[string]string{turnstile.WaveKey: "0"}),
+			createRequest(ctx, ns, "canary-2", true, map[string]string{turnstile.WaveKey: "0"}),
+		}
+		var later []*unstructured.Unstructured
+		for i := range 4 {
+			later = append(later, createRequest(ctx, ns, fmt.Sprintf("later-%d", i), true, nil))
+		}
+		opts := stageOpts{slotNamespace: slotNS, args: []string{"--slots=50%", "--wave-slots=0=1", "--wait=1s", "--retry-after=30s"}}
+		s := runStage(ctx, "acquire", canaries[0], 0, opts)
+		// The specs share one kind, so the fleet counts other specs' requests too.
+		counted := regexp.MustCompile(`--slots 50% of (\d+) requests: (\d+) slot\(s\)`).FindStringSubmatch(s.stdout())
+		gomega.Expect(counted).NotTo(gomega.BeNil(), s.stdout())
+		fleet, _ := strconv.Atoi(counted[1])
+		n, _ := strconv.Atoi(counted[2])
+		gomega.Expect(fleet).To(gomega.BeNumerically(">=", 6))
+		gomega.Expect(n).To(gomega.Equal(fleet / 2))
+		record, err := env.Client.CoordinationV1().Leases(slotNS).Get(ctx, turnstile.RolloutName(promiseName), metav1.GetOptions{})
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gomega.Expect(record.Annotations).To(gomega.And(gomega.HaveKeyWithValue(turnstile.AnnotationSlots, counted[2]),
+			gomega.HaveKeyWithValue(turnstile.AnnotationWaveSlots, "0=1")))
+		gomega.Expect(holderOf(ctx, slotNS, 0)).To(gomega.Equal(ns + "/canary-1"))
+
+		s = runStage(ctx, "acquire", canaries[1], 0, opts)
+		gomega.Expect(s.turnstileStatus()).To(gomega.HaveKeyWithValue("message", "waiting for a rollout slot: 1st in queue; slot held by "+ns+"/canary-1"),
+			"the canary wave goes one at a time, with slots free")
+		s = runStage(ctx, "acquire", later[0], 0, opts)
+		gomega.Expect(s.stdout()).NotTo(gomega.ContainSubstring("--slots 50% of"), "the share is counted once, by the rollout's first request")
+		gomega.Expect(s.turnstileStatus()).To(gomega.HaveKeyWithValue("message", gomega.HavePrefix("waiting for a rollout slot: 2nd in queue")),
+			"no later wave starts beside the capped canary wave")
+
+		upgrade(ctx, canaries[0], stageOpts{slotNamespace: slotNS})
+		runStage(ctx, "acquire", canaries[1], 0, opts)
+		gomega.Expect(holderOf(ctx, slotNS, 0)).To(gomega.Equal(ns + "/canary-2"))
+		upgrade(ctx, canaries[1], stageOpts{slotNamespace: slotNS})
+
+		held := 0
+		for _, r := range later {
+			runStage(ctx, "acquire", r, 0, opts)
+		}
+		for i := range n {
+			if holderOf(ctx, slotNS, i) != "" {
+				held++
+			}
+		}
+		gomega.Expect(held).To(gomega.Equal(min(len(later), n)), "once the canary wave is done, the next goes as wide as the share")
 	})
 })
