@@ -86,7 +86,7 @@ func NewRoot(stdout, stderr io.Writer, clk clock.PassiveClock) *cobra.Command {
 	root.PersistentFlags().StringVar(&e.slotNamespace, "slot-namespace", turnstile.DefaultNamespace, "namespace of the turnstile's Leases")
 	root.PersistentFlags().Var(&e.slots, "slots", "the Promise's slots, as its acquire stage sets them (a number, or a share such as 10%); a rollout's record says how many it has")
 	root.AddCommand(newStatusCommand(e), newPauseCommand(e), newResumeCommand(e), newAbortCommand(e),
-		newApproveCommand(e), newSkipCommand(e), newRollbackCommand(e), newDashboardCommand(e), newWindowCommand(e), newWrapCommand(e))
+		newApproveCommand(e), newSkipCommand(e), newRollbackCommand(e), newDashboardCommand(e), newWindowCommand(e), newWrapCommand(e), newPlanCommand(e))
 	return root
 }
 

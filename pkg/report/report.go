@@ -5,6 +5,8 @@ package report
 
 import (
 	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -289,6 +291,20 @@ func API(p *unstructured.Unstructured) (schema.GroupVersionResource, string, err
 		return schema.GroupVersionResource{}, "", fmt.Errorf("the Promise %s has no API (spec.api): it offers no resource requests", p.GetName())
 	}
 	return schema.GroupVersionResource{Group: group, Version: ver, Resource: plural}, p.GetLabels()[PromiseVersionLabel], nil
+}
+
+// Version is the version a Promise rolls out when nothing pins another: its version label, else
+// a hash of its spec, so that any change to the Promise starts a new rollout.
+func Version(p *unstructured.Unstructured) (string, error) {
+	if v := p.GetLabels()[PromiseVersionLabel]; v != "" {
+		return v, nil
+	}
+	spec, err := json.Marshal(p.Object["spec"])
+	if err != nil {
+		return "", fmt.Errorf("hashing the spec of Promise %s: %w", p.GetName(), err)
+	}
+	sum := sha256.Sum256(spec)
+	return "spec-" + hex.EncodeToString(sum[:])[:12], nil
 }
 
 // PromiseVersionLabel is where a Promise declares its version.

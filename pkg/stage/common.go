@@ -2,9 +2,6 @@ package stage
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +22,7 @@ import (
 	"github.com/kratix-turnstile/turnstile/pkg/bindings"
 	"github.com/kratix-turnstile/turnstile/pkg/kube"
 	"github.com/kratix-turnstile/turnstile/pkg/pipeline"
+	promisereport "github.com/kratix-turnstile/turnstile/pkg/report"
 	"github.com/kratix-turnstile/turnstile/pkg/stageflags"
 	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
 	"github.com/kratix-turnstile/turnstile/pkg/version"
@@ -166,8 +164,6 @@ func requestOf(env pipeline.Env, obj *pipeline.Object, defaultWave int) (turnsti
 
 var promisesGVR = schema.GroupVersionResource{Group: "platform.kratix.io", Version: "v1alpha1", Resource: "promises"}
 
-// PromiseVersionLabel is Kratix's version label on a Promise.
-const PromiseVersionLabel = "kratix.io/promise-version"
 
 // targetVersion names the rollout: the flag; else the version the request's ResourceBinding pins
 // it to, in Kratix releases that have them (so that moving bindings back rolls back through the
@@ -186,15 +182,7 @@ func (r *run) targetVersion(ctx context.Context, flag string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("finding the target version from Promise %s (or set %s): %w", r.env.Promise, stageflags.EnvName("target-version"), err)
 	}
-	if v := p.GetLabels()[PromiseVersionLabel]; v != "" {
-		return v, nil
-	}
-	spec, err := json.Marshal(p.Object["spec"])
-	if err != nil {
-		return "", fmt.Errorf("hashing the spec of Promise %s: %w", r.env.Promise, err)
-	}
-	sum := sha256.Sum256(spec)
-	return "spec-" + hex.EncodeToString(sum[:])[:12], nil
+	return promisereport.Version(p)
 }
 
 // explain adds what to do to errors whose cause the operator must fix.

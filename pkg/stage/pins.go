@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kratix-turnstile/turnstile/pkg/bindings"
+	promisereport "github.com/kratix-turnstile/turnstile/pkg/report"
 )
 
 // releaseRollbackPin lets a request that `kubectl turnstile rollback` pinned to an older version
@@ -33,7 +34,7 @@ func (r *run) releaseRollbackPin(ctx context.Context) (released bool, msg string
 		r.out.printf("keeping the rollback pin of %s to %s: reading Promise %s: %s", r.request, b.Version, r.env.Promise, oneLine(explain(err).Error()))
 		return false, ""
 	}
-	latest := p.GetLabels()[PromiseVersionLabel]
+	latest := p.GetLabels()[promisereport.PromiseVersionLabel]
 	if !b.NeedsRelease(latest) {
 		return false, ""
 	}

@@ -111,6 +111,12 @@ var promises = schema.GroupVersionResource{Group: "platform.kratix.io", Version:
 // Its API is the test CRD, databases.test.turnstile.io.
 func createPromise(ctx context.Context, version string) {
 	ginkgo.GinkgoHelper()
+	createPromiseWith(ctx, version, nil)
+}
+
+// createPromiseWith is createPromise with pipelines in its resource configure workflow.
+func createPromiseWith(ctx context.Context, version string, configure []any) {
+	ginkgo.GinkgoHelper()
 	api := map[string]any{
 		"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
 		"metadata": map[string]any{"name": "databases.test.turnstile.io"},
@@ -123,6 +129,9 @@ func createPromise(ctx context.Context, version string) {
 		"metadata": map[string]any{"name": promiseName, "labels": map[string]any{"kratix.io/promise-version": version}},
 		"spec":     map[string]any{"api": api},
 	}}
+	if configure != nil {
+		promise.Object["spec"].(map[string]any)["workflows"] = map[string]any{"resource": map[string]any{"configure": configure}}
+	}
 	_, err := dyn().Resource(promises).Create(ctx, promise, metav1.CreateOptions{})
 	gomega.Expect(err).NotTo(gomega.HaveOccurred())
 	ginkgo.DeferCleanup(dyn().Resource(promises).Delete, promiseName, metav1.DeleteOptions{})
