@@ -164,7 +164,6 @@ func requestOf(env pipeline.Env, obj *pipeline.Object, defaultWave int) (turnsti
 
 var promisesGVR = schema.GroupVersionResource{Group: "platform.kratix.io", Version: "v1alpha1", Resource: "promises"}
 
-
 // targetVersion names the rollout: the flag; else the version the request's ResourceBinding pins
 // it to, in Kratix releases that have them (so that moving bindings back rolls back through the
 // turnstile); else the Promise's version label; else a hash of the Promise's spec, so that any

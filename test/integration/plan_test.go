@@ -25,7 +25,7 @@ func stagePipeline(stage string, env map[string]string, args ...string) any {
 	}
 	return map[string]any{"apiVersion": "platform.kratix.io/v1alpha1", "kind": "Pipeline",
 		"metadata": map[string]any{"name": "turnstile-" + stage},
-		"spec": map[string]any{"containers": []any{map[string]any{"name": stage, "image": "turnstile:dev", "args": all, "env": vars}}}}
+		"spec":     map[string]any{"containers": []any{map[string]any{"name": stage, "image": "turnstile:dev", "args": all, "env": vars}}}}
 }
 
 var _ = ginkgo.Describe("kubectl turnstile plan", ginkgo.Label("area:cli"), func() {
