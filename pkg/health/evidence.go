@@ -223,3 +223,13 @@ func orUnknown(state string) string {
 	}
 	return state
 }
+
+// UnhealthyNow is the reading that shows a request unhealthy now, from its own records of the
+// Promise of any age (a request's status, as Kratix writes it); "" when it is not.
+func UnhealthyNow(status map[string]any, promise, uid string, now time.Time) string {
+	hs, present := StatusOf(status)
+	if o := Observe(hs, present, Freshness{Promise: promise, RequestUID: uid}, now); o.Bad {
+		return o.Summary
+	}
+	return ""
+}

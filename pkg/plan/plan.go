@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/kratix-turnstile/turnstile/pkg/health"
 	"github.com/kratix-turnstile/turnstile/pkg/rollout"
 	"github.com/kratix-turnstile/turnstile/pkg/stageflags"
 	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
@@ -130,6 +132,16 @@ func Build(in Input) Plan {
 				}
 			} else if _, ok := arrival[key]; ok {
 				row.Note = "in line"
+			}
+			if !st.Began(in.Target) {
+				if sick := health.UnhealthyNow(status, in.Promise, string(u.GetUID()), in.Now); sick != "" {
+					row.Note = strings.TrimPrefix(row.Note+"; ", "; ") + "unhealthy now (" + sick + "): "
+					if a.Preflight == stageflags.PreflightWait {
+						row.Note += "waits until healthy (--preflight=wait)"
+					} else {
+						row.Note += "a failure will be its own, left out of the gates"
+					}
+				}
 			}
 			waves[wave] = append(waves[wave], row)
 		}

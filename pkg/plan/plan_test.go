@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 
+	"github.com/kratix-turnstile/turnstile/pkg/health"
 	"github.com/kratix-turnstile/turnstile/pkg/stageflags"
 	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
 )
@@ -155,5 +156,24 @@ func TestBuild(t *testing.T) {
 				t.Errorf("Write() = %v:\n%s", err, out.String())
 			}
 		})
+	}
+}
+
+func TestBuildNotesUnhealthyBefore(t *testing.T) {
+	sick := request("sick", "", "Upgraded", "v1")
+	sick.SetUID("uid-sick")
+	record := map[string]any{"state": "unhealthy", "lastRun": now.Add(-time.Minute).Unix(),
+		"source":  map[string]any{"name": "sick-health", "namespace": "default"},
+		"details": health.Stamp{Promise: "db", RequestUID: "uid-sick", Version: "v1"}.Apply(nil)}
+	sick.Object["status"].(map[string]any)["healthStatus"] = map[string]any{"state": "unhealthy", "healthRecords": []any{record}}
+	for _, tt := range []struct{ preflight, want string }{
+		{"upgrade", "unhealthy now (default/sick-health is unhealthy): a failure will be its own, left out of the gates"},
+		{"wait", "unhealthy now (default/sick-health is unhealthy): waits until healthy (--preflight=wait)"},
+	} {
+		p := Build(Input{Promise: "db", Target: "v2", Acquire: acquire(t, "--preflight="+tt.preflight), Now: now,
+			Requests: []unstructured.Unstructured{sick}, View: turnstile.NewView("db", 1, nil)})
+		if got := p.Waves[0].Requests[0].Note; got != tt.want {
+			t.Errorf("--preflight=%s: note = %q, want %q", tt.preflight, got, tt.want)
+		}
 	}
 }

@@ -29,6 +29,9 @@ type Member struct {
 	Failed bool
 	// Unhealthy: its health is unhealthy or degraded now.
 	Unhealthy bool
+	// Preexisting: it was unhealthy before its upgrade began, so how it fares says nothing of
+	// the upgrade; the gates leave it out.
+	Preexisting bool
 }
 
 // Verdict is what the gates make of a wave.
@@ -49,7 +52,7 @@ type Verdict struct {
 func (g Gates) Judge(wave []Member, baseline []Member) Verdict {
 	var upgraded, failed, unhealthy int
 	for _, m := range wave {
-		if !m.Upgraded {
+		if !m.Upgraded || m.Preexisting {
 			continue
 		}
 		upgraded++

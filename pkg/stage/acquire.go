@@ -8,7 +8,9 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/kratix-turnstile/turnstile/pkg/health"
 	"github.com/kratix-turnstile/turnstile/pkg/rollout"
 	"github.com/kratix-turnstile/turnstile/pkg/stageflags"
 	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
@@ -87,6 +89,26 @@ func runAcquire(ctx context.Context, cmd *command, out io.Writer, f *stageflags.
 		return r.write(report{Phase: rollout.PhaseUpgrading, Version: target, Since: start, Message: "new request: first install is not gated"})
 	}
 
+	baseline := r.baseline(target)
+	if baseline != "" && f.Preflight == stageflags.PreflightWait {
+		msg := "waiting: unhealthy before its upgrade (" + baseline + "): it upgrades once healthy (--preflight=" + stageflags.PreflightWait + ")"
+		r.out.printf("%s", msg)
+		if f.Wait > 0 {
+			if err := r.write(report{Phase: rollout.PhaseWaiting, Version: target, Since: start, Message: msg}); err != nil {
+				return err
+			}
+			return r.pipe.WriteRetryAfter(f.RetryAfter, msg)
+		}
+		if err := r.publish(report{Phase: rollout.PhaseWaiting, Version: target, Since: start, Message: msg}); err != nil {
+			r.out.printf("%s", oneLine(err.Error()))
+		}
+		if baseline, err = r.awaitHealthy(ctx, f.RetryAfter); err != nil {
+			return err
+		}
+	}
+	if baseline != "" {
+		r.out.printf("%s was unhealthy before its upgrade (%s): a failure will say so, and the gates leave it out", req, baseline)
+	}
 	terms, err := r.terms(ctx, f, target)
 	if err != nil {
 		return err
@@ -105,7 +127,7 @@ func runAcquire(ctx context.Context, cmd *command, out io.Writer, f *stageflags.
 	defer cancel()
 	var published *turnstile.Wait
 	grant, err := r.turn.Acquire(waitCtx, req, turnstile.AcquireOptions{Target: target, Terms: terms,
-		Expected: expected, Grace: f.WaveGrace, Calendar: f.Calendar, WaveSoak: f.WaveSoak, OnWait: func(w turnstile.Wait) {
+		Expected: expected, Grace: f.WaveGrace, Calendar: f.Calendar, WaveSoak: f.WaveSoak, Baseline: baseline, OnWait: func(w turnstile.Wait) {
 			r.out.printf("%s", w.Message())
 			if published == nil {
 				r.events.emit(ctx, corev1.EventTypeNormal, "WaitingForSlot", w.Message())
@@ -165,4 +187,35 @@ func runAcquire(ctx context.Context, cmd *command, out io.Writer, f *stageflags.
 	r.events.emit(ctx, corev1.EventTypeNormal, "SlotAcquired", msg)
 	return r.write(report{Phase: rollout.PhaseUpgrading, Version: target, Slot: grant.Slot.Name, Since: grant.Slot.AcquireTime,
 		Message: "upgrading to " + target})
+}
+
+// baseline is the reading that shows the request unhealthy before its upgrade, from its own
+// records of this Promise, as object.yaml had them when the pipeline began; "" if it is not. A
+// request whose upgrade to target began already (a retry after a failure) has no before.
+func (r *run) baseline(target string) string {
+	if st, _ := rollout.StatusFrom(statusOf(r.object)); st.Began(target) {
+		return ""
+	}
+	return health.UnhealthyNow(statusOf(r.object), r.env.Promise, string(r.request.UID), r.clock.Now())
+}
+
+// awaitHealthy blocks (--wait=0, --preflight=wait) until the request is no longer unhealthy,
+// reading it again every interval, and returns its baseline then ("").
+func (r *run) awaitHealthy(ctx context.Context, every time.Duration) (string, error) {
+	for {
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("waiting for %s to be healthy before its upgrade: %w", r.request, ctx.Err())
+		case <-r.clock.After(every):
+		}
+		u, err := r.dynamic.Resource(r.request.GroupVersionResource).Namespace(r.request.Namespace).Get(ctx, r.request.Name, metav1.GetOptions{})
+		if err != nil {
+			return "", fmt.Errorf("reading %s to see whether it is healthy yet: %w", r.request, explain(err))
+		}
+		status, _ := u.Object["status"].(map[string]any)
+		if b := health.UnhealthyNow(status, r.env.Promise, string(r.request.UID), r.clock.Now()); b == "" {
+			r.out.printf("%s is healthy: it goes on to queue for its upgrade", r.request)
+			return "", nil
+		}
+	}
 }

@@ -24,10 +24,23 @@ func (a *awaiting) judgeGates(ctx context.Context, phase string) {
 		a.out.printf("could not judge the rollout's gates: %s", oneLine(err.Error()))
 		return
 	}
+	view, err := a.turn.Inspect(ctx)
+	if err != nil {
+		a.out.printf("could not judge the rollout's gates: %s", oneLine(err.Error()))
+		return
+	}
+	// Requests unhealthy before their upgrade say so on the slot they hold.
+	before := map[string]bool{}
+	for _, s := range view.Slots {
+		if s.Held() && s.Baseline != "" {
+			before[s.Request] = true
+		}
+	}
 	var wave, all []rollout.Member
 	now := a.clock.Now()
 	for _, u := range list.Items {
 		m := a.member(u, now)
+		m.Preexisting = m.Upgraded && before[u.GetNamespace()+"/"+u.GetName()]
 		if u.GetUID() == a.request.UID {
 			// This request's health is await's own verdict.
 			m.Upgraded, m.Failed, m.Unhealthy = true, phase == rollout.PhaseFailed, phase == rollout.PhaseFailed
@@ -46,8 +59,7 @@ func (a *awaiting) judgeGates(ctx context.Context, phase string) {
 	if !v.Tripped {
 		return
 	}
-	view, err := a.turn.Inspect(ctx)
-	if err == nil && view.Rollout.Paused {
+	if view.Rollout.Paused {
 		return // already paused: the first gate to trip gave the reason
 	}
 	reason := rollout.PauseReason(a.request.Wave, v)

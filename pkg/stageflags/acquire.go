@@ -21,6 +21,12 @@ const DefaultWaveGrace = 2 * time.Minute
 // MaxWaveGrace bounds --wave-grace: past an hour, a missing canary is an incident, not a delay.
 const MaxWaveGrace = time.Hour
 
+// What --preflight does with a request unhealthy before its upgrade.
+const (
+	PreflightUpgrade = "upgrade"
+	PreflightWait    = "wait"
+)
+
 // Acquire are acquire's flags.
 type Acquire struct {
 	Slot
@@ -33,6 +39,7 @@ type Acquire struct {
 	NotBefore     string
 	WaveSoak      time.Duration
 	WaveSlotsFlag string
+	Preflight     string
 	// Read by Validate: the windows and scheduled start, and the caps per wave.
 	Calendar  window.Calendar
 	WaveSlots map[int]int
@@ -56,6 +63,8 @@ func (f *Acquire) Register(fs *pflag.FlagSet) {
 		"hold each wave until every request of the waves before it is done and the last of them was released this long ago (bake time); 0 for none")
 	fs.StringVar(&f.WaveSlotsFlag, "wave-slots", "",
 		`cap some waves lower than --slots, as WAVE=N pairs, e.g. "0=1" (the canary wave one at a time); while a capped wave has requests upgrading or in line, no later wave goes wider`)
+	fs.StringVar(&f.Preflight, "preflight", PreflightUpgrade,
+		"a request already unhealthy before its upgrade: "+PreflightUpgrade+" it anyway (a failure is reported as its own, and the gates leave it out), or "+PreflightWait+" until it is healthy")
 	fs.BoolVar(&f.GateNew, "gate-new-requests", false,
 		"make brand-new requests wait for a slot too (by default only upgrades of existing requests are gated)")
 }
@@ -78,6 +87,9 @@ func (f *Acquire) Validate() error {
 		if w < 0 || w > rollout.MaxWave {
 			return fmt.Errorf("--require-approval-waves must list waves from 0 to %d, got %d", rollout.MaxWave, w)
 		}
+	}
+	if f.Preflight != PreflightUpgrade && f.Preflight != PreflightWait {
+		return fmt.Errorf("--preflight %q: want %s or %s", f.Preflight, PreflightUpgrade, PreflightWait)
 	}
 	var err error
 	if f.WaveSlots, err = turnstile.ParseWaveSlots(f.WaveSlotsFlag); err != nil {

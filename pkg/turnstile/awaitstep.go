@@ -165,13 +165,22 @@ func (a *Await) passed(now time.Time) []AwaitAction {
 // goes on: a request that recovers is still let through.
 func (a *Await) fail(now time.Time) []AwaitAction {
 	a.failed = true
-	a.msg = "upgrade to " + a.target + " failed: " + a.verdict.Message
+	a.msg = "upgrade to " + a.target + " failed: " + a.verdict.Message + a.before()
 	if a.held {
 		act := a.write(DoMarkFailed, resumeMarked)
 		act.Line = a.msg
 		return []AwaitAction{act}
 	}
 	return a.markedFailed(now)
+}
+
+// before says, for a failure, that the request was unhealthy before its upgrade, if it was: the
+// failure is its own, not the upgrade's.
+func (a *Await) before() string {
+	if a.slot.Baseline == "" {
+		return ""
+	}
+	return " (it was unhealthy before the upgrade: " + a.slot.Baseline + ")"
 }
 
 // markedFailed is the rest of fail, once the slot says so (or cannot).
@@ -199,6 +208,9 @@ func (a *Await) handBack() []AwaitAction {
 		phase = rollout.PhaseFailed
 	}
 	msg := a.verdict.Message
+	if a.failed {
+		msg += a.before()
+	}
 	if a.lost != "" {
 		msg += "; its slot was lost (" + a.lost + ")"
 	}

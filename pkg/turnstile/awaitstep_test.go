@@ -102,6 +102,18 @@ func TestAwaitStep(t *testing.T) {
 				{11 * time.Minute, unhealthy(11 * time.Minute), []string{"say no healthy reading before the progress deadline: " + bad}},
 				{12 * time.Minute, healthy(12 * time.Minute), []string{soaking}},
 			}, next: 12*time.Minute + 30*time.Second},
+		{name: "a request unhealthy before its upgrade fails saying so", start: func() AwaitStart {
+			l := awaitSlotLease(&awaitMe, t0, PhaseUpgrading)
+			l.Annotations[AnnotationBaseline] = "web-health is unhealthy"
+			s := holding
+			s.View = NewView("db", 1, []*leaseT{l})
+			return s
+		}(),
+			steps: []awaitStep{
+				unhealthyThrice[0], unhealthyThrice[1],
+				{12 * time.Second, unhealthy(12 * time.Second), []string{"say unhealthy 3 times in a row: " + bad,
+					"mark failed " + slot0 + ": " + failThird + " (it was unhealthy before the upgrade: web-health is unhealthy)"}},
+			}},
 		{name: "failures carried over from an earlier run of the attempt count on",
 			start: func() AwaitStart {
 				s := holding

@@ -30,6 +30,9 @@ const (
 	AnnotationFailedAt = "turnstile.kratix.io/failed-at"
 	AnnotationMessage  = "turnstile.kratix.io/message"
 	AnnotationWave     = "turnstile.kratix.io/wave"
+	// AnnotationBaseline is, on a held slot, the reading that showed the request unhealthy before
+	// this attempt began, if it was: a failure it brings along is not the upgrade's.
+	AnnotationBaseline = "turnstile.kratix.io/baseline"
 	// On a slot, its last release: the wave and version of the request that released it, and
 	// when (RFC 3339 with fractions), which a soak between waves is measured from.
 	AnnotationReleasedWave    = "turnstile.kratix.io/released-wave"

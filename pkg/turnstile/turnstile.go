@@ -143,6 +143,9 @@ type AcquireOptions struct {
 	// WaveSoak holds a wave until the waves before it are done and their last upgrade was
 	// released this long ago; 0 lets a wave start as soon as slots and the queue allow.
 	WaveSoak time.Duration
+	// Baseline, when the request is unhealthy before its upgrade, says how; it is recorded with
+	// the attempt, so that a failure it brings along is not blamed on the upgrade.
+	Baseline string
 }
 
 // Acquire blocks until the request holds a slot, and returns it. A request that already holds
@@ -357,7 +360,7 @@ func (t *Turnstile) turn(ctx context.Context, a *acquiring, view View, now time.
 		}
 		// Else someone else wrote the ticket first: the watch brings it.
 	case d.action == actTake || d.action == actReenter:
-		slot, err := t.take(ctx, d.slot, req, target, now, d.action == actReenter)
+		slot, err := t.take(ctx, d.slot, req, target, a.opts.Baseline, now, d.action == actReenter)
 		if isLostRace(err) {
 			return out, nil
 		}

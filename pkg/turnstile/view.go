@@ -39,6 +39,8 @@ type Slot struct {
 	Released Released
 	// FailedAt is when the slot was marked Failed, if it was.
 	FailedAt time.Time
+	// Baseline says the holder was unhealthy before this attempt began, and how; "" if not.
+	Baseline string
 }
 
 // Released is a slot's last release: by a request of which wave, upgrading to which version,
@@ -211,6 +213,7 @@ func slotFrom(promise string, i int, l *coordinationv1.Lease) Slot {
 	s.HolderUID = types.UID(a[AnnotationUID])
 	s.Request, s.Phase, s.Message, s.Version = a[AnnotationRequest], a[AnnotationPhase], a[AnnotationMessage], a[AnnotationVersion]
 	s.FailedAt, _ = time.Parse(time.RFC3339Nano, a[AnnotationFailedAt])
+	s.Baseline = a[AnnotationBaseline]
 	s.Wave, _ = strconv.Atoi(a[AnnotationWave])
 	s.AcquireTime = microTime(l.Spec.AcquireTime)
 	s.RenewTime = microTime(l.Spec.RenewTime)

@@ -54,7 +54,7 @@ func (t *Turnstile) stamp(l *coordinationv1.Lease, req Request, target string, n
 
 // take writes the request into a slot: a new holder, or the same one re-entering. Every write is
 // a compare-and-swap; a lost race comes back as a Conflict or AlreadyExists error.
-func (t *Turnstile) take(ctx context.Context, s Slot, req Request, target string, now time.Time, reenter bool) (Slot, error) {
+func (t *Turnstile) take(ctx context.Context, s Slot, req Request, target, baseline string, now time.Time, reenter bool) (Slot, error) {
 	l := s.Lease
 	if l == nil {
 		l = &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: s.Name, Namespace: t.cfg.Namespace, Labels: t.labels(RoleSlot)}}
@@ -66,6 +66,15 @@ func (t *Turnstile) take(ctx context.Context, s Slot, req Request, target string
 	sameAttempt := reenter && s.Phase != PhaseFailed && s.Version == target
 	if !sameAttempt {
 		l.Spec.AcquireTime = &metav1.MicroTime{Time: now}
+		// The attempt's baseline goes with it: how the request stood before this attempt.
+		if l.Annotations == nil {
+			l.Annotations = map[string]string{}
+		}
+		if baseline != "" {
+			l.Annotations[AnnotationBaseline] = baseline
+		} else {
+			delete(l.Annotations, AnnotationBaseline)
+		}
 	}
 	if !reenter {
 		l.Spec.LeaseTransitions = ptr.To(ptr.Deref(l.Spec.LeaseTransitions, 0) + 1)
@@ -247,7 +256,7 @@ func clearHolder(l *coordinationv1.Lease, now time.Time) {
 	l.Spec.HolderIdentity = nil
 	l.Spec.AcquireTime = nil
 	l.Spec.RenewTime = &metav1.MicroTime{Time: now}
-	for _, k := range []string{AnnotationUID, AnnotationRequest, AnnotationVersion, AnnotationPhase, AnnotationMessage, AnnotationWave, AnnotationFailedAt} {
+	for _, k := range []string{AnnotationUID, AnnotationRequest, AnnotationVersion, AnnotationPhase, AnnotationMessage, AnnotationWave, AnnotationFailedAt, AnnotationBaseline} {
 		delete(l.Annotations, k)
 	}
 }

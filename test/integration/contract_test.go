@@ -110,6 +110,7 @@ var _ = ginkgo.Describe("the stages and the Kratix contract", ginkgo.Label("area
 			"--min-healthy (2m0s) must be shorter than --wait (1m0s)"),
 		ginkgo.Entry("N < 1", "acquire", stageOpts{args: []string{"--slots=0"}}, nil, `invalid argument "0" for "--slots" flag: want a number of requests from 1 to 1000`),
 		ginkgo.Entry("a share over the whole fleet", "acquire", stageOpts{env: map[string]string{"TURNSTILE_SLOTS": "150%"}}, nil, `invalid TURNSTILE_SLOTS="150%"`),
+		ginkgo.Entry("an unknown preflight", "acquire", stageOpts{args: []string{"--preflight=maybe"}}, nil, `--preflight "maybe": want upgrade or wait`),
 		ginkgo.Entry("a wave cap that is not a pair", "acquire", stageOpts{args: []string{"--wave-slots=1"}}, nil, `--wave-slots: "1" is not WAVE=SLOTS`),
 		ginkgo.Entry("an unknown flag", "await", stageOpts{args: []string{"--frobnicate"}}, nil, "unknown flag: --frobnicate"),
 		ginkgo.Entry("a bad wave label", "acquire", stageOpts{}, map[string]string{turnstile.WaveKey: "first"}, `turnstile.kratix.io/wave="first"`),

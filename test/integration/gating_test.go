@@ -199,3 +199,61 @@ var _ = ginkgo.Describe("the ratio gates", ginkgo.Label("area:turnstile", "area:
 		gomega.Expect(rolloutLease(ctx)).NotTo(gomega.HaveKey(turnstile.AnnotationPaused), "1 of 1 is not a verdict")
 	})
 })
+
+var _ = ginkgo.Describe("a request unhealthy before its upgrade", ginkgo.Label("area:turnstile", "area:health"), func() {
+	var slotNS, ns string
+	ginkgo.BeforeEach(func() {
+		slotNS = env.Namespace("slots")
+		ns = env.Namespace("requests")
+	})
+
+	ginkgo.It("is upgraded, and its failure is reported as its own and left out of the gates", func(ctx context.Context) {
+		mine := map[string]string{"spec": ns} // the gates judge this spec's requests only
+		sick := createRequest(ctx, ns, "sick", true, mine)
+		well := createRequest(ctx, ns, "well", true, mine)
+		setHealth(ctx, sick, "unhealthy", time.Now(), "v1")
+		setHealth(ctx, well, "healthy", time.Now(), "v1")
+		opts := stageOpts{slotNamespace: slotNS, env: map[string]string{"TURNSTILE_SLOTS": "2"}}
+		s := runStage(ctx, "acquire", sick, 0, opts)
+		gomega.Expect(s.stdout()).To(gomega.ContainSubstring(ns + "/sick was unhealthy before its upgrade"))
+		runStage(ctx, "acquire", well, 0, opts)
+		baselines := map[string]string{}
+		for _, l := range leasesIn(ctx, slotNS, turnstile.RoleSlot) {
+			baselines[l.Annotations[turnstile.AnnotationRequest]] = l.Annotations[turnstile.AnnotationBaseline]
+		}
+		gomega.Expect(baselines).To(gomega.And(gomega.HaveKeyWithValue(ns+"/sick", gomega.ContainSubstring("is unhealthy")),
+			gomega.HaveKeyWithValue(ns+"/well", "")), "the attempt records how each stood before it")
+
+		gated := stageOpts{slotNamespace: slotNS, env: map[string]string{"TURNSTILE_WAIT": "3s", "TURNSTILE_FAILURE_THRESHOLD": "1",
+			"TURNSTILE_MIN_HEALTHY": "1s", "TURNSTILE_GATES": "true", "TURNSTILE_GATE_MIN_SAMPLE": "1", "TURNSTILE_MAX_FAILED_RATIO": "0",
+			"TURNSTILE_GATE_SELECTOR": "spec=" + ns}}
+		setHealth(ctx, sick, "unhealthy", freshNow(), "v2")
+		s = runStage(ctx, "await", sick, 0, gated)
+		gomega.Expect(s.turnstileStatus()).To(gomega.And(gomega.HaveKeyWithValue("phase", "Failed"),
+			gomega.HaveKeyWithValue("message", gomega.ContainSubstring("(it was unhealthy before the upgrade: "))))
+		record := leasesIn(ctx, slotNS, turnstile.RoleRollout)
+		gomega.Expect(record).To(gomega.HaveLen(1))
+		gomega.Expect(record[0].Annotations).NotTo(gomega.HaveKey(turnstile.AnnotationPaused), "a failure it brought along trips no gate")
+
+		setHealth(ctx, well, "unhealthy", freshNow(), "v2")
+		runStage(ctx, "await", well, 0, gated)
+		record = leasesIn(ctx, slotNS, turnstile.RoleRollout)
+		gomega.Expect(record[0].Annotations).To(gomega.And(gomega.HaveKeyWithValue(turnstile.AnnotationPaused, "true"),
+			gomega.HaveKeyWithValue(turnstile.AnnotationPauseReason, gomega.ContainSubstring("failed-ratio 1/1"))), "the upgrade's own failure does")
+	})
+
+	ginkgo.It("with --preflight=wait, stays out of the queue until it is healthy", func(ctx context.Context) {
+		sick := createRequest(ctx, ns, "sick", true, nil)
+		setHealth(ctx, sick, "unhealthy", time.Now(), "v1")
+		opts := stageOpts{slotNamespace: slotNS, args: []string{"--preflight=wait", "--wait=1s", "--retry-after=30s"}}
+		s := runStage(ctx, "acquire", sick, 0, opts)
+		gomega.Expect(s.turnstileStatus()).To(gomega.HaveKeyWithValue("message", gomega.HavePrefix("waiting: unhealthy before its upgrade (")))
+		gomega.Expect(s.metadata("workflow-control.yaml")).To(gomega.HaveKeyWithValue("retryAfter", "30s"))
+		gomega.Expect(leasesIn(ctx, slotNS, turnstile.RoleTicket)).To(gomega.BeEmpty(), "it keeps no place in line")
+		gomega.Expect(holderOf(ctx, slotNS, 0)).To(gomega.BeEmpty())
+
+		setHealth(ctx, sick, "healthy", time.Now(), "v1")
+		runStage(ctx, "acquire", sick, 0, opts)
+		gomega.Expect(holderOf(ctx, slotNS, 0)).To(gomega.Equal(ns + "/sick"))
+	})
+})
