@@ -150,7 +150,8 @@ func stagesOf(p *unstructured.Unstructured, in *plan.Input) error {
 				err = validate()
 			}
 			if err != nil {
-				return fmt.Errorf("the %s stage of Promise %s (container %v): %w", stage, p.GetName(), cm["name"], err)
+				name, _ := cm["name"].(string)
+				return fmt.Errorf("the %s stage of Promise %s (container %q): %w", stage, p.GetName(), name, err)
 			}
 		}
 	}

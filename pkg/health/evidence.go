@@ -224,11 +224,15 @@ func orUnknown(state string) string {
 	return state
 }
 
+// BaselineAge bounds the records that say how a request stood before its upgrade: a check
+// removed since cannot keep it marked unhealthy for ever.
+const BaselineAge = time.Hour
+
 // UnhealthyNow is the reading that shows a request unhealthy now, from its own records of the
-// Promise of any age (a request's status, as Kratix writes it); "" when it is not.
+// Promise run in the last BaselineAge (a request's status, as Kratix writes it); "" when it is not.
 func UnhealthyNow(status map[string]any, promise, uid string, now time.Time) string {
 	hs, present := StatusOf(status)
-	if o := Observe(hs, present, Freshness{Promise: promise, RequestUID: uid}, now); o.Bad {
+	if o := Observe(hs, present, Freshness{Promise: promise, RequestUID: uid, Since: now.Add(-BaselineAge)}, now); o.Bad {
 		return o.Summary
 	}
 	return ""

@@ -61,8 +61,9 @@ type Plan struct {
 	// Gates are what may hold the rollout on the way, in words.
 	Gates []string `json:"gates"`
 	// Estimate is the rollout's duration from its first start, with how it was worked out.
-	Estimate    time.Duration `json:"estimateSeconds"`
-	EstimateHow string        `json:"estimateHow"`
+	Estimate        time.Duration `json:"-"`
+	EstimateSeconds int64         `json:"estimateSeconds"`
+	EstimateHow     string        `json:"estimateHow"`
 }
 
 // Wave is one wave of upgrades, in the order the turnstile will take them.
@@ -113,7 +114,7 @@ func Build(in Input) Plan {
 			wave = a.DefaultWave
 		}
 		status, _ := u.Object["status"].(map[string]any)
-		st, seen := rollout.StatusFrom(status)
+		st, _ := rollout.StatusFrom(status)
 		row := Row{Request: key, Wave: wave, Phase: st.Phase, Version: st.Version}
 		switch {
 		case u.GetDeletionTimestamp() != nil:
@@ -121,7 +122,7 @@ func Build(in Input) Plan {
 			continue
 		case st.Phase == rollout.PhaseUpgraded && st.Version == in.Target:
 			p.OnTarget = append(p.OnTarget, row)
-		case !a.GateNew && !seen && status["lastSuccessfulConfigureWorkflowTime"] == nil:
+		case !a.GateNew && rollout.FirstInstall(status):
 			row.Note = "first install: not gated"
 			p.FirstInstalls = append(p.FirstInstalls, row)
 		default:
@@ -150,8 +151,8 @@ func Build(in Input) Plan {
 
 	p.Slots, p.SlotsFrom = slots(a, rec, in.Target, fleet)
 	p.WaveSlots = a.WaveSlots
-	if p.Started && len(rec.WaveSlots) > 0 {
-		p.WaveSlots = rec.WaveSlots
+	if p.Started && rec.Slots > 0 {
+		p.WaveSlots = rec.WaveSlots // what the rollout recorded is what it applies
 	}
 	approvals := a.ApprovalWaves
 	if p.Started {
@@ -189,6 +190,7 @@ func Build(in Input) Plan {
 	p.Windows, p.Start = windows(a.Calendar, rec, in.Now)
 	p.Gates = gates(in, rec, p)
 	p.Estimate, p.EstimateHow = estimate(in, p)
+	p.EstimateSeconds = int64(p.Estimate / time.Second)
 	return p
 }
 
@@ -264,7 +266,7 @@ func gates(in Input, rec turnstile.Rollout, p Plan) []string {
 	if aw := in.Await; aw == nil {
 		out = append(out, "no await stage: slots are not released on health")
 	} else {
-		out = append(out, fmt.Sprintf("each upgrade holds its slot until healthy on %s for %s, and fails after %d bad readings or %s (an upgrade that fails keeps its slot: the rollout stops there)",
+		out = append(out, fmt.Sprintf("each upgrade holds its slot until healthy on %s for %s, and fails after %d bad reading(s) in a row or %s (an upgrade that fails keeps its slot: the rollout stops there)",
 			in.Target, stageflags.FmtDuration(aw.MinHealthy), aw.FailureThreshold, stageflags.FmtDuration(aw.ProgressDeadline)))
 		if aw.Gates {
 			out = append(out, fmt.Sprintf("a wave pauses the rollout when over %s of its upgrades fail or %s are unhealthy (once %d have upgraded)",

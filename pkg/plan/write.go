@@ -24,7 +24,7 @@ func (p Plan) Write(w io.Writer) error {
 	slots := fmt.Sprintf("%d (%s)", p.Slots, p.SlotsFrom)
 	for _, wv := range p.Waves {
 		if wv.Slots < p.Slots {
-			slots += fmt.Sprintf("; wave %d goes %d at a time, and no later wave beside it", wv.Wave, wv.Slots)
+			slots += fmt.Sprintf("; while wave %d has requests upgrading or in line, %d at a time", wv.Wave, wv.Slots)
 		}
 	}
 	fmt.Fprintf(w, "Slots:     %s\n", slots)

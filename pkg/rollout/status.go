@@ -103,6 +103,13 @@ func number(v any) int {
 	return 0
 }
 
+// FirstInstall says whether a request, by its status, was never configured: no configure
+// workflow has completed for it and it has no turnstile block. Its install is no upgrade.
+func FirstInstall(status map[string]any) bool {
+	_, seen := status[StatusKey].(map[string]any)
+	return !seen && status["lastSuccessfulConfigureWorkflowTime"] == nil
+}
+
 // StatusFrom reads the block from an object's status map.
 func StatusFrom(status map[string]any) (Status, bool) {
 	m, ok := status[StatusKey].(map[string]any)

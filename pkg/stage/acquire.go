@@ -75,22 +75,30 @@ func runAcquire(ctx context.Context, cmd *command, out io.Writer, f *stageflags.
 		}
 	}
 	start := r.clock.Now()
-	if !f.GateNew && r.object.StatusField("lastSuccessfulConfigureWorkflowTime") == nil && r.object.StatusField(rollout.StatusKey) == nil {
+	if !f.GateNew && rollout.FirstInstall(statusOf(r.object)) {
 		r.out.printf("%s is new: its first install of %s goes straight through", req, target)
 		// The rollout record still rolls forward, so that the version before this one is on
-		// record to roll back to, even when every request so far was a first install.
+		// record to roll back to, even when every request so far was a first install. A first
+		// install needs neither, so what fails here is said, not fatal.
 		terms, err := r.terms(ctx, f, target)
-		if err != nil {
-			return err
+		if err == nil {
+			_, err = r.turn.RecordTarget(ctx, target, terms)
 		}
-		if _, err := r.turn.RecordTarget(ctx, target, terms); err != nil {
+		if err != nil {
 			r.out.printf("could not record the rollout of %s: %s", target, oneLine(err.Error()))
 		}
 		return r.write(report{Phase: rollout.PhaseUpgrading, Version: target, Since: start, Message: "new request: first install is not gated"})
 	}
 
 	baseline := r.baseline(target)
+	held := false
 	if baseline != "" && f.Preflight == stageflags.PreflightWait {
+		// A request holding a slot (a failed upgrade rolling forward) keeps its place.
+		if held, err = r.holdsOrLeaves(ctx); err != nil {
+			return err
+		}
+	}
+	if baseline != "" && f.Preflight == stageflags.PreflightWait && !held {
 		msg := "waiting: unhealthy before its upgrade (" + baseline + "): it upgrades once healthy (--preflight=" + stageflags.PreflightWait + ")"
 		r.out.printf("%s", msg)
 		if f.Wait > 0 {
@@ -199,6 +207,23 @@ func (r *run) baseline(target string) string {
 	return health.UnhealthyNow(statusOf(r.object), r.env.Promise, string(r.request.UID), r.clock.Now())
 }
 
+// holdsOrLeaves says whether the request holds a slot; if not, it takes the request out of the
+// queue, where a ticket it left in an earlier run would hold back those behind it while it
+// waits to be healthy.
+func (r *run) holdsOrLeaves(ctx context.Context) (bool, error) {
+	view, err := r.turn.Inspect(ctx)
+	if err != nil {
+		return false, err
+	}
+	if _, held := view.HeldBy(r.request); held {
+		return true, nil
+	}
+	if _, err := r.turn.LeaveQueue(ctx, r.request); err != nil {
+		return false, err
+	}
+	return false, nil
+}
+
 // awaitHealthy blocks (--wait=0, --preflight=wait) until the request is no longer unhealthy,
 // reading it again every interval, and returns its baseline then ("").
 func (r *run) awaitHealthy(ctx context.Context, every time.Duration) (string, error) {
@@ -210,7 +235,7 @@ func (r *run) awaitHealthy(ctx context.Context, every time.Duration) (string, er
 		}
 		u, err := r.dynamic.Resource(r.request.GroupVersionResource).Namespace(r.request.Namespace).Get(ctx, r.request.Name, metav1.GetOptions{})
 		if err != nil {
-			return "", fmt.Errorf("reading %s to see whether it is healthy yet: %w", r.request, explain(err))
+			return "", fmt.Errorf("reading %s to see whether it is healthy yet: %w", r.request, err)
 		}
 		status, _ := u.Object["status"].(map[string]any)
 		if b := health.UnhealthyNow(status, r.env.Promise, string(r.request.UID), r.clock.Now()); b == "" {

@@ -24,12 +24,9 @@ func (a *awaiting) judgeGates(ctx context.Context, phase string) {
 		a.out.printf("could not judge the rollout's gates: %s", oneLine(err.Error()))
 		return
 	}
-	view, err := a.turn.Inspect(ctx)
-	if err != nil {
-		a.out.printf("could not judge the rollout's gates: %s", oneLine(err.Error()))
-		return
-	}
-	// Requests unhealthy before their upgrade say so on the slot they hold.
+	// Requests unhealthy before their upgrade say so on the slot they hold. Without the slots
+	// the gates judge every request as the upgrade's: they fail safe, pausing more.
+	view, viewErr := a.turn.Inspect(ctx)
 	before := map[string]bool{}
 	for _, s := range view.Slots {
 		if s.Held() && s.Baseline != "" {
@@ -40,11 +37,11 @@ func (a *awaiting) judgeGates(ctx context.Context, phase string) {
 	now := a.clock.Now()
 	for _, u := range list.Items {
 		m := a.member(u, now)
-		m.Preexisting = m.Upgraded && before[u.GetNamespace()+"/"+u.GetName()]
 		if u.GetUID() == a.request.UID {
 			// This request's health is await's own verdict.
 			m.Upgraded, m.Failed, m.Unhealthy = true, phase == rollout.PhaseFailed, phase == rollout.PhaseFailed
 		}
+		m.Preexisting = m.Upgraded && before[u.GetNamespace()+"/"+u.GetName()]
 		all = append(all, m)
 		w, ok, err := turnstile.WaveOf(u.GetLabels(), u.GetAnnotations())
 		if !ok || err != nil {
@@ -59,7 +56,7 @@ func (a *awaiting) judgeGates(ctx context.Context, phase string) {
 	if !v.Tripped {
 		return
 	}
-	if view.Rollout.Paused {
+	if viewErr == nil && view.Rollout.Paused {
 		return // already paused: the first gate to trip gave the reason
 	}
 	reason := rollout.PauseReason(a.request.Wave, v)

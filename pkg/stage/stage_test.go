@@ -57,7 +57,7 @@ func TestMainRejectsOutOfRange(t *testing.T) {
 	}{
 		{[]string{"acquire", "--lease-duration=1193047h"}, "turnstile acquire: --lease-duration must be at most 24h, got 1193047h0m0s"},
 		{[]string{"acquire", "--lease-duration=3s"}, "turnstile acquire: --lease-duration must be at least 15s, got 3s"},
-		{[]string{"acquire", "--slots=5000"}, "turnstile acquire: --slots must be at most 1000, got 5000"},
+		{[]string{"acquire", "--slots=5000"}, `turnstile acquire: invalid argument "5000" for "--slots" flag: want a number of requests from 1 to 1000`},
 		{[]string{"acquire", "--default-wave=-1"}, "turnstile acquire: --default-wave must be at least 0, got -1"},
 		{[]string{"acquire", "--default-wave=100000"}, "turnstile acquire: --default-wave must be at most 1000, got 100000"},
 		{[]string{"acquire", "--require-approval-waves=1,2000"}, "turnstile acquire: --require-approval-waves must list waves from 0 to 1000, got 2000"},

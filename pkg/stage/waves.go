@@ -34,8 +34,8 @@ func (r *run) expectedBefore(ctx context.Context, target string, defaultWave int
 			wave = defaultWave
 		}
 		status, _ := u.Object["status"].(map[string]any)
-		st, seen := rollout.StatusFrom(status)
-		if !gateNew && !seen && status["lastSuccessfulConfigureWorkflowTime"] == nil {
+		st, _ := rollout.StatusFrom(status)
+		if !gateNew && rollout.FirstInstall(status) {
 			continue // a first install goes straight through, queueing nowhere: nothing to wait for
 		}
 		if wave < r.request.Wave && !st.Began(target) {
@@ -52,7 +52,7 @@ func (r *run) requests(ctx context.Context) ([]unstructured.Unstructured, error)
 	}
 	list, err := r.dynamic.Resource(r.request.GroupVersionResource).List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return nil, fmt.Errorf("listing the Promise's requests: %w", explain(err))
+		return nil, fmt.Errorf("listing the Promise's requests: %w", err)
 	}
 	r.fleet = list.Items
 	return r.fleet, nil

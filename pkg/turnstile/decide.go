@@ -48,6 +48,9 @@ type decision struct {
 	recheck time.Time
 	// unmarked are held slots whose holder's workflow failed and that do not say so yet.
 	unmarked []Slot
+	// limit is how many of the slots the waiter may take from (--slots, capped per wave); 0
+	// when decide stopped before working it out.
+	limit int
 }
 
 // Wait is a waiter's place in the queue and what holds it back.
@@ -156,6 +159,14 @@ func decide(in decideInput) decision {
 		st, known := in.holders[s.HolderUID]
 		switch {
 		case s.Index >= in.slots:
+			// Beyond the slots in force: never taken, but an upgrade still under way there (it
+			// began under a larger count) is one of the N.
+			if s.Held() && !st.Gone && (s.Phase == PhaseFailed || !s.Expired(in.now)) {
+				d.wait.Holders = append(d.wait.Holders, s)
+				if s.Phase != PhaseFailed {
+					d.recheck = earliest(d.recheck, s.RenewTime.Add(s.Duration))
+				}
+			}
 		case !s.Held() || st.Gone:
 			free = append(free, s)
 		case st.failedDuring(s) && s.Phase != PhaseFailed:
@@ -217,6 +228,9 @@ func decide(in decideInput) decision {
 			d.wait.Reason += ": " + r.PauseReason
 		}
 		return d
+	case r.TermsErr != nil:
+		d.wait.Blocked, d.wait.Reason = true, fmt.Sprintf("the rollout's recorded slots cannot be read (%v): correct or remove them on Lease %s", r.TermsErr, RolloutName(in.promise))
+		return d
 	case r.WindowsErr != nil:
 		d.wait.Blocked, d.wait.Reason = true, fmt.Sprintf("the rollout's windows cannot be read (%v): kubectl turnstile window %s sets them again", r.WindowsErr, in.promise)
 		return d
@@ -250,11 +264,22 @@ func decide(in decideInput) decision {
 			return d
 		}
 	}
-	lim := waveLimit(in, queue, d.wait.Holders)
-	free = slices.DeleteFunc(free, func(s Slot) bool { return s.Index >= lim })
-	if position < len(free) {
-		d.action, d.slot = actTake, free[position]
+	d.limit = waveLimit(in, queue, d.wait.Holders)
+	free = slices.DeleteFunc(free, func(s Slot) bool { return s.Index >= d.limit })
+	if position >= len(free) {
+		return d
 	}
+	// Slots are counted by index: an upgrade under way at or beyond the limit (begun under a
+	// larger count, or before a capped wave's requests arrived) finishes before anyone takes
+	// one, or more than the limit would be upgrading.
+	for _, s := range d.wait.Holders {
+		if s.Index >= d.limit {
+			d.wait.Blocked = true
+			d.wait.Reason = fmt.Sprintf("%s is upgrading in %s, beyond the %d slot(s) open to wave %d now: it finishes first", s.Request, s.Name, d.limit, in.me.Wave)
+			return d
+		}
+	}
+	d.action, d.slot = actTake, free[position]
 	return d
 }
 

@@ -221,6 +221,15 @@ func TestDecide(t *testing.T) {
 		{name: "wave slots: a slot beyond the cap still shows its holder and is not taken", slots: 3, me: canary,
 			leases: []*coordinationv1.Lease{waveSlots("0=1"), slotLease(0, &a, t0, PhaseUpgrading), slotLease(1, nil, t0, "")},
 			want:   actWait, recheck: t0.Add(time.Minute)},
+		{name: "fewer slots recorded than in use: an upgrade beyond them finishes before anyone takes one", slots: 2, me: me,
+			leases: []*coordinationv1.Lease{slotLease(3, &a, t0, PhaseUpgrading)}, want: actWait, paused: true, recheck: t0.Add(time.Minute)},
+		{name: "wave slots: a later wave's upgrade begun before the canary arrived finishes first", slots: 3, me: canary,
+			leases: []*coordinationv1.Lease{waveSlots("0=1"), slotLease(2, &b, t0, PhaseUpgrading)}, want: actWait, paused: true, recheck: t0.Add(time.Minute)},
+		{name: "an unreadable recorded count holds the rollout", slots: 1, me: me,
+			leases: []*coordinationv1.Lease{lease(RolloutName("db"), RoleRollout, nil, t0, t0, map[string]string{AnnotationSlots: "many"})},
+			want:   actWait, paused: true},
+		{name: "an unreadable recorded cap holds the rollout", slots: 1, me: me,
+			leases: []*coordinationv1.Lease{waveSlots("0=none")}, want: actWait, paused: true},
 		{name: "an aborted version grants nothing", slots: 1, me: me, target: "v2",
 			leases: []*coordinationv1.Lease{lease(RolloutName("db"), RoleRollout, nil, t0, t0, map[string]string{AnnotationAborted: "v2"})},
 			want:   actWait, paused: true},
@@ -445,7 +454,7 @@ func TestOpenSlots(t *testing.T) {
 		{"expired: another", []*coordinationv1.Lease{expired}, t0.Add(4 * time.Second), t0.Add(4 * time.Second)},
 	}
 	for _, st := range steps {
-		if got := open.see(NewView("db", 1, st.leases), st.at); !got.Equal(st.want) {
+		if got := open.see(NewView("db", 1, st.leases), st.at, 1); !got.Equal(st.want) {
 			t.Errorf("%s: open since %v, want %v", st.name, got, st.want)
 		}
 	}

@@ -102,6 +102,12 @@ func (m *mModel) freeSlots() int {
 			lim = min(lim, c)
 		}
 	}
+	for _, s := range view.Slots[lim:] {
+		// An upgrade under way beyond the limit finishes before anyone takes a slot.
+		if s.Held() && m.byUID(s.HolderUID) != nil && (s.Phase == PhaseFailed || s.RenewTime.Add(s.Duration+mSkew).After(m.now)) {
+			return 0
+		}
+	}
 	n := 0
 	for _, s := range view.Slots[:lim] {
 		h := m.byUID(s.HolderUID)

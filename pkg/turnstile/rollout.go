@@ -32,8 +32,18 @@ type Terms struct {
 func (t *Turnstile) RecordTarget(ctx context.Context, target string, terms Terms) (Rollout, error) {
 	l, err := t.updateRollout(ctx, func(l *coordinationv1.Lease) error {
 		a := l.Annotations
-		if target == "" || a[AnnotationTarget] == target {
+		if target == "" {
 			return errUnchanged
+		}
+		if a[AnnotationTarget] == target {
+			if _, ok := a[AnnotationSlots]; ok {
+				return errUnchanged
+			}
+			// A record written before slots were recorded: the first request to find it
+			// fills them in, so that every request of the rollout counts alike from then on.
+			a[AnnotationSlots] = strconv.Itoa(cmp.Or(terms.Slots, t.cfg.Slots))
+			a[AnnotationWaveSlots] = FormatWaveSlots(terms.WaveSlots)
+			return nil
 		}
 		// A request still on the version before this rollout's (a pipeline left over from it)
 		// does not turn the rollout back; a rollback does, once the current version is aborted.

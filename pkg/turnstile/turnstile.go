@@ -167,16 +167,21 @@ func (t *Turnstile) Acquire(ctx context.Context, req Request, opts AcquireOption
 	var (
 		last     Wait
 		reported bool
-		// position is the place last decided, -1 before the first decision.
+		// position is the place last decided, -1 before the first decision; limit how many
+		// slots it last had to take from.
 		position = -1
+		limit    int
 		open     = openSlots{}
 	)
 	for {
 		now := t.cfg.Clock.Now()
-		view := NewView(t.cfg.Promise, cmp.Or(opts.Terms.Slots, t.cfg.Slots), w.leases())
+		view := a.current(NewView(t.cfg.Promise, cmp.Or(opts.Terms.Slots, t.cfg.Slots), w.leases()), t.cfg.Promise)
 		n := t.slotsOf(view.Rollout, opts.Terms)
+		if limit == 0 {
+			limit = n
+		}
 		if self.gone() {
-			if _, err := t.leaveQueue(context.WithoutCancel(ctx), req); err != nil {
+			if _, err := t.LeaveQueue(context.WithoutCancel(ctx), req); err != nil {
 				return nil, err
 			}
 			return nil, fmt.Errorf("%s: %w", req.Key(), ErrRequestGone)
@@ -188,7 +193,7 @@ func (t *Turnstile) Acquire(ctx context.Context, req Request, opts AcquireOption
 		// handoff. The others still decide as followers, so an expired slot whose holder they
 		// have not heard from is never free to them.
 		var stalledAt time.Time // when a slot open now will have stood open for StallGrace
-		if since := open.see(view, now); !since.IsZero() {
+		if since := open.see(view, now, limit); !since.IsZero() {
 			stalledAt = since.Add(StallGrace)
 		}
 		following := position < 0 || position <= n || (!stalledAt.IsZero() && !now.Before(stalledAt))
@@ -207,6 +212,9 @@ func (t *Turnstile) Acquire(ctx context.Context, req Request, opts AcquireOption
 			continue
 		}
 		position = tr.wait.Position
+		if tr.limit > 0 {
+			limit = tr.limit
+		}
 		if !following && position <= n {
 			continue // it reached the front in this turn: decide again, following
 		}
@@ -258,13 +266,13 @@ func (t *Turnstile) slotsOf(r Rollout, terms Terms) int {
 // looks is a new opening, not a long one.
 type openSlots map[string]time.Time
 
-// see notes the slots open in view at now, and returns since when the longest-open one has
-// been (zero if none is).
-func (o openSlots) see(view View, now time.Time) time.Time {
+// see notes the slots among the first limit open in view at now (beyond it none is anyone's to
+// take), and returns since when the longest-open one has been (zero if none is).
+func (o openSlots) see(view View, now time.Time, limit int) time.Time {
 	seen := map[string]bool{}
 	var oldest time.Time
 	for _, s := range view.Slots {
-		if s.Held() && !s.Expired(now) {
+		if s.Index >= limit || s.Held() && !s.Expired(now) {
 			continue
 		}
 		key := s.Name
@@ -308,6 +316,16 @@ func newAcquiring(req Request, opts AcquireOptions) *acquiring {
 	return &acquiring{req: req, opts: opts, expected: slices.Clone(opts.Expected)}
 }
 
+// current is view with the rollout record this call found or wrote on arrival, while the
+// view's is older (the watch has not brought it yet).
+func (a *acquiring) current(view View, promise string) View {
+	if a.record != nil && a.record.Target == a.opts.Target && view.Rollout.predates(*a.record, a.staleRV) {
+		view.Rollout = *a.record
+		view.cover(promise, view.Rollout.Slots)
+	}
+	return view
+}
+
 // turned is what one turn of the loop came to.
 type turned struct {
 	// took is the slot the request holds now; nil while it waits.
@@ -315,9 +333,11 @@ type turned struct {
 	reentered bool
 	// again: a ticket was just written; decide again at once, on the view as it is.
 	again bool
-	// wait is the request's place while it waits; recheck when the view changes by itself.
+	// wait is the request's place while it waits; recheck when the view changes by itself;
+	// limit how many slots it had to take from (0: not worked out).
 	wait    Wait
 	recheck time.Time
+	limit   int
 }
 
 // turn is one turn of Acquire's loop: decide on the view, at now, with what is known of the
@@ -325,17 +345,15 @@ type turned struct {
 // watch brings the winner's write, and the next turn decides again.
 func (t *Turnstile) turn(ctx context.Context, a *acquiring, view View, now time.Time, holders map[types.UID]HolderStatus, following bool) (turned, error) {
 	req, target := a.req, a.opts.Target
-	if a.record == nil && view.Rollout.Target != target {
+	// A record from before slots were recorded (none, and none unreadable) gets them too.
+	if a.record == nil && (view.Rollout.Target != target || view.Rollout.Slots == 0 && view.Rollout.TermsErr == nil) {
 		r, err := t.RecordTarget(ctx, target, a.opts.Terms)
 		if err != nil {
 			return turned{}, err
 		}
 		a.record, a.staleRV = &r, view.Rollout.resourceVersion()
 	}
-	if a.record != nil && a.record.Target == target && view.Rollout.predates(*a.record, a.staleRV) {
-		view.Rollout = *a.record
-		view.cover(t.cfg.Promise, view.Rollout.Slots)
-	}
+	view = a.current(view, t.cfg.Promise)
 	a.expected = arrived(a.expected, view, target)
 	d := decide(decideInput{promise: t.cfg.Promise, view: view, me: req, target: target, slots: t.slotsOf(view.Rollout, a.opts.Terms), now: now,
 		holders: holders, following: following, expected: a.expected, grace: a.opts.Grace, calendar: a.opts.Calendar, waveSoak: a.opts.WaveSoak})
@@ -346,7 +364,7 @@ func (t *Turnstile) turn(ctx context.Context, a *acquiring, view View, now time.
 	if hadStale && stale.UID == req.UID && (a.mine == nil || !stale.RenewTime.Before(a.mine.RenewTime)) {
 		a.mine = &stale
 	}
-	out := turned{wait: d.wait, recheck: d.recheck}
+	out := turned{wait: d.wait, recheck: d.recheck, limit: d.limit}
 	switch {
 	case d.action == actTake && (a.mine == nil || a.mine.Version != target):
 		// Queue first, even with the slot free: the ticket fixes this request's arrival for

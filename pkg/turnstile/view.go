@@ -101,6 +101,9 @@ type Rollout struct {
 	// older than that: the stage's own count applies); WaveSlots caps some waves lower.
 	Slots     int
 	WaveSlots map[int]int
+	// TermsErr says why the recorded slots cannot be read; it holds the rollout, as a window
+	// that cannot be read does.
+	TermsErr error
 	// Windows are the operator's windows; WindowsErr says why they could not be read, which
 	// holds the rollout (fail closed) until they are set again.
 	Windows    window.Calendar
@@ -238,8 +241,7 @@ func rolloutFrom(l *coordinationv1.Lease) Rollout {
 		PauseReason: a[AnnotationPauseReason], AbortedVersion: a[AnnotationAborted],
 		ApprovalWaves: ParseWaves(a[AnnotationApprovalWaves]), Approved: ParseWaves(a[AnnotationApproved]), ChangedBy: a[AnnotationBy]}
 	r.Started, _ = time.Parse(time.RFC3339, a[AnnotationStarted])
-	r.Slots, _ = strconv.Atoi(a[AnnotationSlots])
-	r.WaveSlots, _ = ParseWaveSlots(a[AnnotationWaveSlots])
+	r.Slots, r.WaveSlots, r.TermsErr = termsFrom(a)
 	r.Windows, r.WindowsErr = WindowsFrom(a)
 	return r
 }
@@ -332,6 +334,23 @@ func FormatWaves(waves []int) string {
 		parts[i] = strconv.Itoa(w)
 	}
 	return strings.Join(parts, ",")
+}
+
+// termsFrom reads the recorded slots and caps; none recorded is 0 and nil.
+func termsFrom(a map[string]string) (int, map[int]int, error) {
+	caps, err := ParseWaveSlots(a[AnnotationWaveSlots])
+	if err != nil {
+		return 0, nil, fmt.Errorf("%s: %w", AnnotationWaveSlots, err)
+	}
+	v, ok := a[AnnotationSlots]
+	if !ok {
+		return 0, caps, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > rollout.MaxSlots {
+		return 0, nil, fmt.Errorf("%s %q: want 1 to %d", AnnotationSlots, v, rollout.MaxSlots)
+	}
+	return n, caps, nil
 }
 
 // ParseWaveSlots reads per-wave caps written "WAVE=N,WAVE=N" (as --wave-slots takes them):

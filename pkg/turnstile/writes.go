@@ -70,9 +70,12 @@ func (t *Turnstile) take(ctx context.Context, s Slot, req Request, target, basel
 		if l.Annotations == nil {
 			l.Annotations = map[string]string{}
 		}
-		if baseline != "" {
+		switch {
+		case baseline != "":
 			l.Annotations[AnnotationBaseline] = baseline
-		} else {
+		case reenter && s.Version == target:
+			// A retry after a failure: how the request stood before its upgrade is unchanged.
+		default:
 			delete(l.Annotations, AnnotationBaseline)
 		}
 	}
@@ -225,13 +228,13 @@ func (t *Turnstile) Release(ctx context.Context, req Request, at Attempt) (Slot,
 		return s, err
 	}
 	// The slot is free whatever comes of this: a ticket that cannot go now only expires.
-	_, _ = t.leaveQueue(ctx, req)
+	_, _ = t.LeaveQueue(ctx, req)
 	return s, nil
 }
 
-// leaveQueue deletes the request's ticket, if there is one of this request (its uid), and
+// LeaveQueue deletes the request's ticket, if there is one of this request (its uid), and
 // reports whether there was.
-func (t *Turnstile) leaveQueue(ctx context.Context, req Request) (bool, error) {
+func (t *Turnstile) LeaveQueue(ctx context.Context, req Request) (bool, error) {
 	l, err := t.leases.Get(ctx, TicketName(t.cfg.Promise, req), metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return false, nil
@@ -296,7 +299,7 @@ func (t *Turnstile) markWorkflowFailed(ctx context.Context, s Slot, reason strin
 // Leave takes the request out of the turnstile: releases its slot and deletes its ticket. It is
 // what a delete workflow does.
 func (t *Turnstile) Leave(ctx context.Context, req Request) (released bool, err error) {
-	if _, err := t.leaveQueue(ctx, req); err != nil {
+	if _, err := t.LeaveQueue(ctx, req); err != nil {
 		return false, err
 	}
 	if _, err := t.Release(ctx, req, Attempt{}); errors.Is(err, ErrNotHeld) {

@@ -242,4 +242,6 @@ var _ = ginkgo.Describe("a Promise upgrade on real Kratix", ginkgo.Ordered, func
 			gomega.Expect(names(v5.Upgrades())).To(gomega.ConsistOf(survivors))
 		}, ginkgo.NodeTimeout(patience.Scale(6*time.Minute)))
 	}
+
+	operatorSpecs(trackCtx, func() []string { return survivors })
 })

@@ -62,21 +62,7 @@ func (h *Harness) StageWait() string {
 // ApplyPromise applies the example Promise at an app version and waits until Kratix reports it
 // Available (the condition: status.status runs ahead of it).
 func (h *Harness) ApplyPromise(ctx context.Context, version string) error {
-	data, err := h.RenderPromise(version)
-	if err != nil {
-		return err
-	}
-	if err := h.Apply(ctx, data); err != nil {
-		return err
-	}
-	return wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
-		p, err := h.Dynamic.Resource(Promises).Get(ctx, PromiseName, metav1.GetOptions{})
-		if err != nil {
-			return false, nil
-		}
-		labels := p.GetLabels()
-		return labels["kratix.io/promise-version"] == version && conditionTrue(p, "Available"), nil
-	})
+	return h.ApplyPromiseAs(ctx, version, Variant{})
 }
 
 // ApplyRequests applies the example Promise's five requests.
@@ -107,8 +93,10 @@ func (h *Harness) Apply(ctx context.Context, data []byte) error {
 			res = Promises
 		case "WebApp":
 			res = WebApps
+		case "WebAppB":
+			res = SecondWebApps
 		default:
-			return fmt.Errorf("applying %s %s: the harness applies Promises and WebApps only", u.GetKind(), u.GetName())
+			return fmt.Errorf("applying %s %s: the harness applies Promises and their requests only", u.GetKind(), u.GetName())
 		}
 		body, err := u.MarshalJSON()
 		if err != nil {
@@ -124,9 +112,14 @@ func (h *Harness) Apply(ctx context.Context, data []byte) error {
 
 // WaitForRequests waits until every named request (namespace default) satisfies ok.
 func (h *Harness) WaitForRequests(ctx context.Context, timeout time.Duration, ok func(*unstructured.Unstructured) bool, names ...string) error {
+	return h.WaitFor(ctx, WebApps, timeout, ok, names...)
+}
+
+// WaitFor is WaitForRequests for the requests of another API.
+func (h *Harness) WaitFor(ctx context.Context, api schema.GroupVersionResource, timeout time.Duration, ok func(*unstructured.Unstructured) bool, names ...string) error {
 	return wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
 		for _, n := range names {
-			u, err := h.Dynamic.Resource(WebApps).Namespace("default").Get(ctx, n, metav1.GetOptions{})
+			u, err := h.Dynamic.Resource(api).Namespace("default").Get(ctx, n, metav1.GetOptions{})
 			if err != nil || !ok(u) {
 				return false, nil
 			}

@@ -253,7 +253,7 @@ var _ = ginkgo.Describe("a request unhealthy before its upgrade", ginkgo.Label("
 		gomega.Expect(holderOf(ctx, slotNS, 0)).To(gomega.BeEmpty())
 
 		setHealth(ctx, sick, "healthy", time.Now(), "v1")
-		runStage(ctx, "acquire", sick, 0, opts)
+		runStage(ctx, "acquire", sick, 0, stageOpts{slotNamespace: slotNS, args: []string{"--preflight=wait", "--wait=" + patience.Scale(time.Minute).String()}})
 		gomega.Expect(holderOf(ctx, slotNS, 0)).To(gomega.Equal(ns + "/sick"))
 	})
 })

@@ -85,7 +85,7 @@ var _ = ginkgo.Describe("kubectl turnstile plan", ginkgo.Label("area:cli"), func
 			want string
 		}{
 			{[]string{"plan", "no-such-promise"}, `error: unknown Promise "no-such-promise" (kubectl get promises lists them)`},
-			{[]string{"plan", promiseName}, `error: the acquire stage of Promise ` + promiseName + ` (container acquire): invalid argument "0" for "--slots" flag`},
+			{[]string{"plan", promiseName}, `error: the acquire stage of Promise ` + promiseName + ` (container "acquire"): invalid argument "0" for "--slots" flag`},
 			{[]string{"plan", promiseName, "-o", "yaml"}, `error: --output "yaml": want text or json`},
 			{[]string{"plan", promiseName, "--pipeline-time", "-1s"}, "error: --pipeline-time must be from 0 to 24h, got -1s"},
 		} {

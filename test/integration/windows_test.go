@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
+	"github.com/kratix-turnstile/turnstile/test/patience"
 )
 
 var _ = ginkgo.Describe("when upgrades may start: windows and the soak between waves", ginkgo.Label("area:windows"), func() {
@@ -105,8 +106,11 @@ var _ = ginkgo.Describe("when upgrades may start: windows and the soak between w
 		for i := range 4 {
 			later = append(later, createRequest(ctx, ns, fmt.Sprintf("later-%d", i), true, nil))
 		}
+		// Runs that should wait give up after a second; runs that should take have a busy
+		// machine's while.
 		opts := stageOpts{slotNamespace: slotNS, args: []string{"--slots=50%", "--wave-slots=0=1", "--wait=1s", "--retry-after=30s"}}
-		s := runStage(ctx, "acquire", canaries[0], 0, opts)
+		takes := stageOpts{slotNamespace: slotNS, args: []string{"--slots=50%", "--wave-slots=0=1", "--wait=" + patience.Scale(time.Minute).String(), "--retry-after=30s"}}
+		s := runStage(ctx, "acquire", canaries[0], 0, takes)
 		// The specs share one kind, so the fleet counts other specs' requests too.
 		counted := regexp.MustCompile(`--slots 50% of (\d+) requests: (\d+) slot\(s\)`).FindStringSubmatch(s.stdout())
 		gomega.Expect(counted).NotTo(gomega.BeNil(), s.stdout())
@@ -129,13 +133,17 @@ var _ = ginkgo.Describe("when upgrades may start: windows and the soak between w
 			"no later wave starts beside the capped canary wave")
 
 		upgrade(ctx, canaries[0], stageOpts{slotNamespace: slotNS})
-		runStage(ctx, "acquire", canaries[1], 0, opts)
+		runStage(ctx, "acquire", canaries[1], 0, takes)
 		gomega.Expect(holderOf(ctx, slotNS, 0)).To(gomega.Equal(ns + "/canary-2"))
 		upgrade(ctx, canaries[1], stageOpts{slotNamespace: slotNS})
 
 		held := 0
-		for _, r := range later {
-			runStage(ctx, "acquire", r, 0, opts)
+		for i, r := range later {
+			o := opts
+			if i < n {
+				o = takes
+			}
+			runStage(ctx, "acquire", r, 0, o)
 		}
 		for i := range n {
 			if holderOf(ctx, slotNS, i) != "" {
