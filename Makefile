@@ -38,7 +38,7 @@ KRATIX ?= current
 
 .PHONY: demo
 demo: control-plane ## Run the local progressive-rollout demo: real Kratix on this machine, no Docker (root). KRATIX=pinned: the 2025 Kratix.
-	$(GO) build -o bin/turnstile-demo ./test/harness/cmd/turnstile-demo
+	$(GO) build -o bin/turnstile-demo ./cmd/turnstile-demo
 	bin/turnstile-demo --kratix $(KRATIX)
 
 # go test stops a package after 10 minutes by default. On a cold, loaded 2-core machine the

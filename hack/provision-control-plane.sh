@@ -42,13 +42,28 @@ mkdir -p "$CONTROL_PLANE_DIR"
 # Build into a scratch dir and move each binary in whole, so an interrupted build never
 # leaves a half-written binary that a later run would take as good.
 scratch=$(mktemp -d "$CONTROL_PLANE_DIR/.build.XXXXXX")
-trap 'rm -rf "$scratch"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$scratch"' EXIT
 
 build() { # build MODULE_DIR PACKAGE OUTPUT [LDFLAGS]
-  local started=$SECONDS
+  local started=$SECONDS ticker
   echo "control plane: building $3 (from $2)"
-  (cd "$1" && GOFLAGS=-mod=readonly CGO_ENABLED=0 GOTOOLCHAIN=local \
-    go build -trimpath -ldflags="-s -w ${4:-}" -o "$scratch/$(basename "$3")" "$2")
+  # A build takes minutes on a cold machine: say so every 5s rather than go quiet.
+  (
+    nap=""
+    trap 'kill "$nap" 2>/dev/null; exit 0' TERM
+    while :; do
+      sleep 5 & nap=$!
+      wait "$nap"
+      echo "control plane: still building $3 ($((SECONDS - started))s)"
+    done
+  ) &
+  ticker=$!
+  if ! (cd "$1" && GOFLAGS=-mod=readonly CGO_ENABLED=0 GOTOOLCHAIN=local \
+    go build -trimpath -ldflags="-s -w ${4:-}" -o "$scratch/$(basename "$3")" "$2"); then
+    kill "$ticker"; wait "$ticker" || true
+    return 1
+  fi
+  kill "$ticker"; wait "$ticker" || true
   mv -f "$scratch/$(basename "$3")" "$CONTROL_PLANE_DIR/$3"
   echo "control plane: built $3 in $((SECONDS - started))s"
 }

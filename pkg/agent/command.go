@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,19 +23,13 @@ import (
 
 	"github.com/kratix-turnstile/turnstile/pkg/checks"
 	"github.com/kratix-turnstile/turnstile/pkg/kube"
+	"github.com/kratix-turnstile/turnstile/pkg/program"
 	"github.com/kratix-turnstile/turnstile/pkg/version"
 )
 
 // Main runs turnstile-agent and returns its exit code.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if err := run(ctx, args, stdout, stderr); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintf(stderr, "turnstile-agent: %s\n", strings.Join(strings.Fields(err.Error()), " "))
-		return 1
-	}
-	return 0
+	return program.Exit(stderr, "turnstile-agent", run(ctx, args, stdout, stderr))
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -4,7 +4,8 @@ import (
 	"time"
 )
 
-// States a check or a definition reports, as Kratix's HealthRecord spells them.
+// States a check or a definition reports, as Kratix's HealthRecord spells them: the one
+// definition of them (pkg/health names the same for records), ranked by rank below.
 const (
 	StateReady     = "ready"
 	StateHealthy   = "healthy"

@@ -7,15 +7,18 @@ package health
 import (
 	"sort"
 	"time"
+
+	"github.com/kratix-turnstile/turnstile/pkg/checks"
 )
 
-// States a HealthRecord can report, best last; Kratix aggregates to the worst of them.
+// States a HealthRecord can report: the checks' states (pkg/checks defines them and their
+// order, worst first, as Kratix aggregates them), named here for the records that carry them.
 const (
-	StateUnhealthy = "unhealthy"
-	StateDegraded  = "degraded"
-	StateUnknown   = "unknown"
-	StateHealthy   = "healthy"
-	StateReady     = "ready"
+	StateUnhealthy = checks.StateUnhealthy
+	StateDegraded  = checks.StateDegraded
+	StateUnknown   = checks.StateUnknown
+	StateHealthy   = checks.StateHealthy
+	StateReady     = checks.StateReady
 )
 
 // Record is one entry of a request's status.healthStatus.healthRecords.

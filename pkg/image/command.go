@@ -2,7 +2,6 @@ package image
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -14,29 +13,37 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/pflag"
+
+	"github.com/kratix-turnstile/turnstile/pkg/program"
 )
 
 // DefaultRepository is where Turnstile's images are published; it also names the images in the
 // OCI layout and the kind archive.
 const DefaultRepository = "ghcr.io/kratix-turnstile"
 
+// SpecDirs are where the images are declared, from the module's root: Turnstile's own, then the
+// example Promise's.
+var SpecDirs = []string{"images", "examples/webapp/images"}
+
+// SpecDirsUnder is SpecDirs under the module's root.
+func SpecDirsUnder(root string) []string {
+	out := make([]string, len(SpecDirs))
+	for i, d := range SpecDirs {
+		out[i] = filepath.Join(root, d)
+	}
+	return out
+}
+
 // Main runs the turnstile-image command and returns its exit code.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if err := run(ctx, args, stdout); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintf(stderr, "turnstile-image: %s\n", strings.Join(strings.Fields(err.Error()), " "))
-		return 1
-	}
-	return 0
+	return program.Exit(stderr, "turnstile-image", run(ctx, args, stdout))
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := pflag.NewFlagSet("turnstile-image", pflag.ContinueOnError)
 	fs.SetOutput(stdout)
 	var (
-		specsDir  = fs.String("images", "images", "directory of image specs (*.yaml)")
+		specsDirs = fs.StringSlice("images", SpecDirs, "directories of image specs (*.yaml): Turnstile's, and the example Promise's")
 		out       = fs.String("out", "out/images", "output directory: an OCI layout in oci/ and a docker archive per --archive-platform")
 		version   = fs.String("version", "", "image tag and binary version, e.g. from git describe (required; never latest)")
 		revision  = fs.String("revision", "", "source revision for the image labels")
@@ -68,7 +75,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := b.Validate(); err != nil {
 		return err
 	}
-	specs, err := LoadSpecs(*specsDir)
+	specs, err := LoadSpecs(*specsDirs...)
 	if err != nil {
 		return err
 	}

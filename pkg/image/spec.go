@@ -32,24 +32,32 @@ type Spec struct {
 	GCFlags string `json:"gcflags,omitempty"`
 }
 
-// LoadSpecs reads every images/*.yaml in dir, sorted by name.
-func LoadSpecs(dir string) ([]Spec, error) {
-	paths, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
-	if err != nil {
-		return nil, fmt.Errorf("listing image specs in %s: %w", dir, err)
-	}
-	if len(paths) == 0 {
-		return nil, fmt.Errorf("listing image specs: no *.yaml in %s", dir)
-	}
+// LoadSpecs reads every *.yaml in the directories, sorted by name; two images of one name are
+// refused.
+func LoadSpecs(dirs ...string) ([]Spec, error) {
 	var specs []Spec
-	for _, p := range paths {
-		s, err := loadSpec(p)
+	for _, dir := range dirs {
+		paths, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("listing image specs in %s: %w", dir, err)
 		}
-		specs = append(specs, s)
+		if len(paths) == 0 {
+			return nil, fmt.Errorf("listing image specs: no *.yaml in %s", dir)
+		}
+		for _, p := range paths {
+			s, err := loadSpec(p)
+			if err != nil {
+				return nil, err
+			}
+			specs = append(specs, s)
+		}
 	}
 	sort.Slice(specs, func(i, j int) bool { return specs[i].Name < specs[j].Name })
+	for i := 1; i < len(specs); i++ {
+		if specs[i].Name == specs[i-1].Name {
+			return nil, fmt.Errorf("listing image specs: two images are named %s in %v", specs[i].Name, dirs)
+		}
+	}
 	return specs, nil
 }
 

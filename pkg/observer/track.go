@@ -3,6 +3,7 @@ package observer
 import (
 	"time"
 
+	"github.com/kratix-turnstile/turnstile/pkg/gates"
 	"github.com/kratix-turnstile/turnstile/pkg/health"
 	"github.com/kratix-turnstile/turnstile/pkg/report"
 	"github.com/kratix-turnstile/turnstile/pkg/rollout"
@@ -54,7 +55,7 @@ func (t *tracker) observe(prev, next Snapshot) {
 			p = &promiseTrack{waiting: map[string]time.Time{}, holding: map[string]time.Time{}, unhealthy: map[string]time.Time{}, timeline: timeline}
 			t.promises[r.Promise] = p
 		}
-		if g := rollout.TrippedGate(r.PauseReason); seen && r.Paused && g != "" && (!old.Paused || old.PauseReason != r.PauseReason) {
+		if g := gates.Tripped(r.PauseReason); seen && r.Paused && g != "" && (!old.Paused || old.PauseReason != r.PauseReason) {
 			t.m.gateTrips.WithLabelValues(r.Promise, g).Inc()
 		}
 		was := map[string]report.Row{}

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/kratix-turnstile/turnstile/pkg/gates"
 	"github.com/kratix-turnstile/turnstile/pkg/report"
 	"github.com/kratix-turnstile/turnstile/pkg/rollout"
 )
@@ -82,8 +83,8 @@ func TestTracker(t *testing.T) {
 			snaps: []Snapshot{
 				snap(100, "", row("a", rollout.PhaseUpgrading, 90, "s0")),
 				snap(110, "", sick(row("a", rollout.PhaseVerifying, 90, "s0"))),
-				snap(150, rollout.PauseReason(1, rollout.Verdict{Reason: rollout.GateUnhealthyRatio + " 1/1 = 100 % > 10 %"}), sick(row("a", rollout.PhaseVerifying, 90, "s0"))),
-				snap(160, rollout.PauseReason(1, rollout.Verdict{Reason: rollout.GateUnhealthyRatio + " 1/1 = 100 % > 10 %"}), sick(row("a", rollout.PhaseVerifying, 90, "s0"))),
+				snap(150, gates.PauseReason(1, gates.Verdict{Reason: gates.UnhealthyRatio + " 1/1 = 100 % > 10 %"}), sick(row("a", rollout.PhaseVerifying, 90, "s0"))),
+				snap(160, gates.PauseReason(1, gates.Verdict{Reason: gates.UnhealthyRatio + " 1/1 = 100 % > 10 %"}), sick(row("a", rollout.PhaseVerifying, 90, "s0"))),
 				snap(170, "", row("a", rollout.PhaseUpgraded, 165, "")),
 			},
 			want: want{wait: []float64{0, 0}, upgrade: []float64{1, 75}, unhealthy: []float64{1, 60}, handoff: []float64{0, 0}, trips: 1, moments: 3},
@@ -143,7 +144,7 @@ func TestTracker(t *testing.T) {
 					t.Errorf("%s: count %d sum %g, want count %g sum %g", c.name, n, sum, c.want[0], c.want[1])
 				}
 			}
-			if got := testutil.ToFloat64(m.gateTrips.WithLabelValues("webapp", rollout.GateUnhealthyRatio)); got != tt.want.trips {
+			if got := testutil.ToFloat64(m.gateTrips.WithLabelValues("webapp", gates.UnhealthyRatio)); got != tt.want.trips {
 				t.Errorf("gate trips = %g, want %g", got, tt.want.trips)
 			}
 			if got := len(tr.timelines()["webapp"]); got != tt.want.moments {

@@ -34,32 +34,32 @@ func request(name, wave, phase, version string) unstructured.Unstructured {
 	return u
 }
 
-func acquire(t *testing.T, args ...string) stageflags.Acquire {
+// stageFlags are a stage's flags, as stageflags defines them.
+type stageFlags interface {
+	Register(*pflag.FlagSet)
+	Validate() error
+}
+
+// parsed is f with args parsed and validated, as the stage would.
+func parsed[T stageFlags](t *testing.T, f T, args ...string) T {
 	t.Helper()
-	var a stageflags.Acquire
-	fs := pflag.NewFlagSet("acquire", pflag.ContinueOnError)
-	a.Register(fs)
+	fs := pflag.NewFlagSet("stage", pflag.ContinueOnError)
+	f.Register(fs)
 	if err := fs.Parse(args); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Validate(); err != nil {
+	if err := f.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	return a
+	return f
+}
+
+func acquire(t *testing.T, args ...string) stageflags.Acquire {
+	return *parsed(t, &stageflags.Acquire{}, args...)
 }
 
 func await(t *testing.T, args ...string) *stageflags.Await {
-	t.Helper()
-	a := &stageflags.Await{}
-	fs := pflag.NewFlagSet("await", pflag.ContinueOnError)
-	a.Register(fs)
-	if err := fs.Parse(args); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	return a
+	return parsed(t, &stageflags.Await{}, args...)
 }
 
 func rolloutLease(annotations map[string]string) *coordinationv1.Lease {

@@ -1,12 +1,18 @@
-// Package program is what every Turnstile binary's main does: run until done or interrupted.
+// Package program is what every Turnstile binary's main does: run until done or interrupted,
+// and end on one line saying what went wrong.
 package program
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+
+	"github.com/spf13/pflag"
 )
 
 // Main is a binary's body: it runs with args and returns the exit code.
@@ -20,3 +26,17 @@ func Run(main Main) {
 	stop()
 	os.Exit(code)
 }
+
+// Exit is a binary's exit code for err: 0 for none, or for a request for help (the flag set has
+// printed it); else 1, with err written to stderr on one line after prefix.
+func Exit(stderr io.Writer, prefix string, err error) int {
+	if err == nil || errors.Is(err, pflag.ErrHelp) {
+		return 0
+	}
+	fmt.Fprintf(stderr, "%s: %s\n", prefix, OneLine(err.Error()))
+	return 1
+}
+
+// OneLine folds a message onto one line, so that a log line or status message is one line
+// whatever the error wrapped.
+func OneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kratix-turnstile/turnstile/pkg/health"
+	"github.com/kratix-turnstile/turnstile/pkg/program"
 	"github.com/kratix-turnstile/turnstile/pkg/rollout"
 	"github.com/kratix-turnstile/turnstile/pkg/stageflags"
 	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
@@ -85,7 +86,7 @@ func runAcquire(ctx context.Context, cmd *command, out io.Writer, f *stageflags.
 			_, err = r.turn.RecordTarget(ctx, target, terms)
 		}
 		if err != nil {
-			r.out.printf("could not record the rollout of %s: %s", target, oneLine(err.Error()))
+			r.out.printf("could not record the rollout of %s: %s", target, program.OneLine(err.Error()))
 		}
 		return r.write(report{Phase: rollout.PhaseUpgrading, Version: target, Since: start, Message: "new request: first install is not gated"})
 	}
@@ -108,7 +109,7 @@ func runAcquire(ctx context.Context, cmd *command, out io.Writer, f *stageflags.
 			return r.pipe.WriteRetryAfter(f.RetryAfter, msg)
 		}
 		if err := r.publish(report{Phase: rollout.PhaseWaiting, Version: target, Since: start, Message: msg}); err != nil {
-			r.out.printf("%s", oneLine(err.Error()))
+			r.out.printf("%s", program.OneLine(err.Error()))
 		}
 		if baseline, err = r.awaitHealthy(ctx, f.RetryAfter); err != nil {
 			return err
@@ -149,7 +150,7 @@ func runAcquire(ctx context.Context, cmd *command, out io.Writer, f *stageflags.
 				since = start
 			}
 			if err := r.publish(report{Phase: rollout.PhaseWaiting, Version: target, Position: w.Position + 1, Since: since, Message: w.Message()}); err != nil {
-				r.out.printf("%s", oneLine(err.Error()))
+				r.out.printf("%s", program.OneLine(err.Error()))
 				return // the next change tries again
 			}
 			published = &w

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kratix-turnstile/turnstile/pkg/health"
 	"github.com/kratix-turnstile/turnstile/pkg/kube"
+	"github.com/kratix-turnstile/turnstile/pkg/program"
 	"github.com/kratix-turnstile/turnstile/pkg/rollout"
 	"github.com/kratix-turnstile/turnstile/pkg/stageflags"
 	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
@@ -208,7 +209,7 @@ func (a *awaiting) do(ctx context.Context, act turnstile.AwaitAction) (*turnstil
 		a.events.emit(ctx, corev1.EventTypeNormal, act.Reason, act.Line)
 	case turnstile.DoPublish:
 		if err := a.publish(act.Status); err != nil {
-			a.out.printf("%s", oneLine(err.Error()))
+			a.out.printf("%s", program.OneLine(err.Error()))
 		}
 	case turnstile.DoJudgeGates:
 		a.judgeGates(ctx, act.Status.Phase)
@@ -224,7 +225,7 @@ func (a *awaiting) do(ctx context.Context, act turnstile.AwaitAction) (*turnstil
 		_, err := a.turn.MarkFailed(ctx, a.request, act.Attempt, act.Line)
 		outcome, err := written(err)
 		if err != nil {
-			a.out.printf("could not mark %s failed: %s", act.Slot, oneLine(err.Error()))
+			a.out.printf("could not mark %s failed: %s", act.Slot, program.OneLine(err.Error()))
 		}
 		return outcome, false, nil
 	case turnstile.DoRefresh:
@@ -254,7 +255,7 @@ func (a *awaiting) do(ctx context.Context, act turnstile.AwaitAction) (*turnstil
 // skipped the request, or it expired and was taken) is not an error: the machine hears of it.
 func written(err error) (*turnstile.AwaitEvent, error) {
 	if errors.Is(err, turnstile.ErrNotHeld) || errors.Is(err, turnstile.ErrOtherAttempt) {
-		return &turnstile.AwaitEvent{On: turnstile.OnLost, Why: oneLine(err.Error())}, nil
+		return &turnstile.AwaitEvent{On: turnstile.OnLost, Why: program.OneLine(err.Error())}, nil
 	}
 	return &turnstile.AwaitEvent{On: turnstile.OnDone}, err
 }

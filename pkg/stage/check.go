@@ -151,7 +151,7 @@ func runCheck(ctx context.Context, cmd *command, out io.Writer, f *checkFlags) e
 	if written != nil && (detail(written, health.RequestUIDKey) != stamp.RequestUID || detail(written, health.VersionKey) != version) {
 		prev = nil // the counts were another request's of the same name, or another version's
 	}
-	soak := &health.Gate{MinHealthy: f.minHealthy}
+	soak := &health.Soak{MinHealthy: f.minHealthy}
 	for {
 		now := r.clock.Now()
 		rep := doc.Round(ctx, runner, prev, now)

@@ -9,10 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/spf13/pflag"
 
+	"github.com/kratix-turnstile/turnstile/pkg/program"
 	"github.com/kratix-turnstile/turnstile/pkg/version"
 )
 
@@ -68,17 +68,12 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			err = c.run(ctx, stdout)
 		}
 		if err != nil {
-			fmt.Fprintf(stderr, "turnstile %s: %s\n", c.name, oneLine(explain(err).Error()))
-			return 1
+			err = explain(err)
 		}
-		return 0
+		return program.Exit(stderr, "turnstile "+c.name, err)
 	}
 	fmt.Fprintf(stderr, "turnstile: unknown command %q: want acquire, await, health-definition, check or version\n", args[0])
 	return 1
-}
-
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(s), " ")
 }
 
 // printer writes a stage's progress lines.

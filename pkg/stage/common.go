@@ -22,6 +22,7 @@ import (
 	"github.com/kratix-turnstile/turnstile/pkg/bindings"
 	"github.com/kratix-turnstile/turnstile/pkg/kube"
 	"github.com/kratix-turnstile/turnstile/pkg/pipeline"
+	"github.com/kratix-turnstile/turnstile/pkg/program"
 	promisereport "github.com/kratix-turnstile/turnstile/pkg/report"
 	"github.com/kratix-turnstile/turnstile/pkg/stageflags"
 	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
@@ -123,7 +124,7 @@ func (r *run) promiseOwner() *metav1.OwnerReference {
 	defer cancel()
 	p, err := r.dynamic.Resource(promisesGVR).Get(ctx, r.env.Promise, metav1.GetOptions{})
 	if err != nil {
-		r.out.printf("the turnstile's Leases will outlive Promise %s: %s", r.env.Promise, oneLine(explain(err).Error()))
+		r.out.printf("the turnstile's Leases will outlive Promise %s: %s", r.env.Promise, program.OneLine(explain(err).Error()))
 		return nil
 	}
 	// Not a controller reference, and not blocking the Promise's deletion: clusters that enforce

@@ -8,7 +8,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/kratix-turnstile/turnstile/pkg/gates"
 	"github.com/kratix-turnstile/turnstile/pkg/health"
+	"github.com/kratix-turnstile/turnstile/pkg/program"
 	"github.com/kratix-turnstile/turnstile/pkg/rollout"
 	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
 )
@@ -21,7 +23,7 @@ func (a *awaiting) judgeGates(ctx context.Context, phase string) {
 	}
 	list, err := a.dynamic.Resource(a.request.GroupVersionResource).List(ctx, metav1.ListOptions{LabelSelector: a.flags.GateSelector})
 	if err != nil {
-		a.out.printf("could not judge the rollout's gates: %s", oneLine(err.Error()))
+		a.out.printf("could not judge the rollout's gates: %s", program.OneLine(err.Error()))
 		return
 	}
 	// Requests unhealthy before their upgrade say so on the slot they hold. Without the slots
@@ -33,7 +35,7 @@ func (a *awaiting) judgeGates(ctx context.Context, phase string) {
 			before[s.Request] = true
 		}
 	}
-	var wave, all []rollout.Member
+	var wave, all []gates.Member
 	now := a.clock.Now()
 	for _, u := range list.Items {
 		m := a.member(u, now)
@@ -51,7 +53,7 @@ func (a *awaiting) judgeGates(ctx context.Context, phase string) {
 			wave = append(wave, m)
 		}
 	}
-	g := rollout.Gates{MaxUnhealthy: a.flags.MaxUnhealthy, MaxFailed: a.flags.MaxFailed, MinSample: a.flags.MinSample}
+	g := gates.Ratios{MaxUnhealthy: a.flags.MaxUnhealthy, MaxFailed: a.flags.MaxFailed, MinSample: a.flags.MinSample}
 	v := g.Judge(wave, all)
 	if !v.Tripped {
 		return
@@ -59,9 +61,9 @@ func (a *awaiting) judgeGates(ctx context.Context, phase string) {
 	if viewErr == nil && view.Rollout.Paused {
 		return // already paused: the first gate to trip gave the reason
 	}
-	reason := rollout.PauseReason(a.request.Wave, v)
+	reason := gates.PauseReason(a.request.Wave, v)
 	if err := a.turn.Pause(ctx, reason, "turnstile-await ("+a.request.Key()+")"); err != nil {
-		a.out.printf("gate tripped but could not pause the rollout: %s", oneLine(err.Error()))
+		a.out.printf("gate tripped but could not pause the rollout: %s", program.OneLine(err.Error()))
 		return
 	}
 	a.out.printf("paused the rollout: %s", reason)
@@ -72,7 +74,7 @@ func (a *awaiting) judgeGates(ctx context.Context, phase string) {
 // records for this Promise, never on Kratix's aggregate state, which counts other Promises'
 // records and stale ones too: a request that began the target on the records of its attempt at
 // it, one that has not (the baseline the gates compare with) on its own records of any time.
-func (a *awaiting) member(u unstructured.Unstructured, now time.Time) rollout.Member {
+func (a *awaiting) member(u unstructured.Unstructured, now time.Time) gates.Member {
 	status, _ := u.Object["status"].(map[string]any)
 	st, _ := rollout.StatusFrom(status)
 	hs, present := health.StatusOf(status)
@@ -84,5 +86,5 @@ func (a *awaiting) member(u unstructured.Unstructured, now time.Time) rollout.Me
 	// A failed upgrade counts as unhealthy whatever its records say now: its status's since is
 	// the verdict's time, which the records that failed it predate.
 	failed := began && st.Phase == rollout.PhaseFailed
-	return rollout.Member{Unhealthy: failed || health.Observe(hs, present, f, now).Bad, Upgraded: began, Failed: failed}
+	return gates.Member{Unhealthy: failed || health.Observe(hs, present, f, now).Bad, Upgraded: began, Failed: failed}
 }

@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kratix-turnstile/turnstile/pkg/bindings"
+	"github.com/kratix-turnstile/turnstile/pkg/program"
 	promisereport "github.com/kratix-turnstile/turnstile/pkg/report"
 )
 
@@ -22,7 +23,7 @@ import (
 func (r *run) releaseRollbackPin(ctx context.Context) (released bool, msg string) {
 	list, _, err := bindings.List(ctx, r.dynamic, r.env.Promise, r.request.Namespace, r.request.Name)
 	if err != nil {
-		r.out.printf("keeping any rollback pin on %s: %s", r.request, oneLine(explain(err).Error()))
+		r.out.printf("keeping any rollback pin on %s: %s", r.request, program.OneLine(explain(err).Error()))
 		return false, ""
 	}
 	if len(list) == 0 || list[0].RolledBackFrom == "" {
@@ -31,7 +32,7 @@ func (r *run) releaseRollbackPin(ctx context.Context) (released bool, msg string
 	b := list[0]
 	p, err := r.dynamic.Resource(promisesGVR).Get(ctx, r.env.Promise, metav1.GetOptions{})
 	if err != nil {
-		r.out.printf("keeping the rollback pin of %s to %s: reading Promise %s: %s", r.request, b.Version, r.env.Promise, oneLine(explain(err).Error()))
+		r.out.printf("keeping the rollback pin of %s to %s: reading Promise %s: %s", r.request, b.Version, r.env.Promise, program.OneLine(explain(err).Error()))
 		return false, ""
 	}
 	latest := p.GetLabels()[promisereport.PromiseVersionLabel]
@@ -39,7 +40,7 @@ func (r *run) releaseRollbackPin(ctx context.Context) (released bool, msg string
 		return false, ""
 	}
 	if err := bindings.Release(ctx, r.dynamic, b); err != nil {
-		r.out.printf("keeping the rollback pin of %s to %s: %s", r.request, b.Version, oneLine(explain(err).Error()))
+		r.out.printf("keeping the rollback pin of %s to %s: %s", r.request, b.Version, program.OneLine(explain(err).Error()))
 		return false, ""
 	}
 	msg = fmt.Sprintf("released the rollback's pin to %s (rolled back from %s): Promise %s has moved on to %s, and Kratix re-runs the request at it, through the turnstile",

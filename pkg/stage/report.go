@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/kratix-turnstile/turnstile/pkg/kube"
+	"github.com/kratix-turnstile/turnstile/pkg/program"
 	"github.com/kratix-turnstile/turnstile/pkg/rollout"
 	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
 )
@@ -43,6 +44,6 @@ func (e eventer) emit(ctx context.Context, eventType, reason, message string) {
 	ref := corev1.ObjectReference{APIVersion: e.request.GroupVersion().String(), Kind: e.request.Kind,
 		Namespace: e.request.Namespace, Name: e.request.Name, UID: e.request.UID}
 	if err := e.recorder.Record(ctx, ref, eventType, reason, message); err != nil {
-		e.out.printf("could not record an event: %s", oneLine(err.Error()))
+		e.out.printf("could not record an event: %s", program.OneLine(err.Error()))
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kratix-turnstile/turnstile/test/errcheck"
 )
 
 func TestCheckFlagsValidate(t *testing.T) {
@@ -42,7 +44,7 @@ func TestCheckFlagsValidate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := ok
 			tt.change(&f)
-			checkErr(t, f.validate(), tt.want)
+			errcheck.Check(t, f.validate(), tt.want)
 		})
 	}
 }
@@ -81,21 +83,5 @@ func TestMainRejectsOutOfRange(t *testing.T) {
 				t.Errorf("stdout %q: nothing should have run", stdout.String())
 			}
 		})
-	}
-}
-
-func checkErr(t *testing.T, err error, want string) {
-	t.Helper()
-	if want == "" {
-		if err != nil {
-			t.Fatalf("validate() = %v, want no error", err)
-		}
-		return
-	}
-	if err == nil || !strings.Contains(err.Error(), want) {
-		t.Fatalf("validate() = %v, want %q", err, want)
-	}
-	if strings.Contains(err.Error(), "\n") {
-		t.Errorf("error spans lines: %q", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/kratix-turnstile/turnstile/pkg/gates"
 	"github.com/kratix-turnstile/turnstile/pkg/rollout"
 )
 
@@ -32,9 +33,9 @@ func (f *Await) Register(fs *pflag.FlagSet) {
 	fs.IntVar(&f.FailureThreshold, "failure-threshold", 3, "unhealthy or degraded readings in a row that fail the upgrade")
 	fs.DurationVar(&f.ProgressDeadline, "progress-deadline", 10*time.Minute, "fail the upgrade if it is not healthy this long after the slot was taken")
 	fs.BoolVar(&f.Gates, "gates", true, "pause the rollout when too many of this wave's upgrades go wrong")
-	fs.Float64Var(&f.MaxUnhealthy, "max-unhealthy-ratio", rollout.DefaultGates.MaxUnhealthy, "share of a wave's upgraded requests that may be unhealthy")
-	fs.Float64Var(&f.MaxFailed, "max-failed-ratio", rollout.DefaultGates.MaxFailed, "share of a wave's upgraded requests whose upgrade may fail")
-	fs.IntVar(&f.MinSample, "gate-min-sample", rollout.DefaultGates.MinSample, "upgraded requests a wave needs before a gate judges it")
+	fs.Float64Var(&f.MaxUnhealthy, "max-unhealthy-ratio", gates.Default.MaxUnhealthy, "share of a wave's upgraded requests that may be unhealthy")
+	fs.Float64Var(&f.MaxFailed, "max-failed-ratio", gates.Default.MaxFailed, "share of a wave's upgraded requests whose upgrade may fail")
+	fs.IntVar(&f.MinSample, "gate-min-sample", gates.Default.MinSample, "upgraded requests a wave needs before a gate judges it")
 	fs.StringVar(&f.GateSelector, "gate-selector", "", "judge the gates over the requests matching this label selector only (default: all the Promise's requests)")
 	fs.BoolVar(&f.RequireProof, "require-version-proof", false,
 		"release only on records whose checks proved the new version answered (a check expecting ${version})")

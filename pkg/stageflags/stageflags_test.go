@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/kratix-turnstile/turnstile/test/errcheck"
 )
 
 func TestApplyEnv(t *testing.T) {
@@ -74,7 +76,7 @@ func TestSlotFlagsValidate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := ok
 			tt.change(&f)
-			checkErr(t, f.validate(), tt.want)
+			errcheck.Check(t, f.validate(), tt.want)
 		})
 	}
 }
@@ -117,24 +119,8 @@ func TestAwaitFlagsValidate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := ok
 			tt.change(&f)
-			checkErr(t, f.Validate(), tt.want)
+			errcheck.Check(t, f.Validate(), tt.want)
 		})
-	}
-}
-
-func checkErr(t *testing.T, err error, want string) {
-	t.Helper()
-	if want == "" {
-		if err != nil {
-			t.Fatalf("validate() = %v, want no error", err)
-		}
-		return
-	}
-	if err == nil || !strings.Contains(err.Error(), want) {
-		t.Fatalf("validate() = %v, want %q", err, want)
-	}
-	if strings.Contains(err.Error(), "\n") {
-		t.Errorf("error spans lines: %q", err)
 	}
 }
 
@@ -161,7 +147,7 @@ func TestCount(t *testing.T) {
 		t.Run(tt.in, func(t *testing.T) {
 			var c Count
 			err := c.Set(tt.in)
-			checkErr(t, err, tt.wantErr)
+			errcheck.Check(t, err, tt.wantErr)
 			if err != nil {
 				return
 			}
@@ -196,7 +182,7 @@ func TestAcquireValidate(t *testing.T) {
 			if err := fs.Parse(tt.args); err != nil {
 				t.Fatal(err)
 			}
-			checkErr(t, f.Validate(), tt.want)
+			errcheck.Check(t, f.Validate(), tt.want)
 		})
 	}
 }

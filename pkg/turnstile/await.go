@@ -136,7 +136,7 @@ type Await struct {
 	lost string
 	// live is the request's turnstile status as last seen.
 	live    rollout.Status
-	gate    health.Gate
+	soak    health.Soak
 	fresh   health.Freshness
 	last    health.Observation
 	verdict health.Verdict
@@ -196,10 +196,10 @@ func BeginAwait(cfg AwaitConfig, in AwaitStart, now time.Time) (Await, []AwaitAc
 			a.since = now
 		}
 	}
-	a.gate = health.Gate{MinHealthy: cfg.MinHealthy, FailureThreshold: cfg.FailureThreshold, Deadline: a.since.Add(cfg.ProgressDeadline)}
+	a.soak = health.Soak{MinHealthy: cfg.MinHealthy, FailureThreshold: cfg.FailureThreshold, Deadline: a.since.Add(cfg.ProgressDeadline)}
 	// An earlier run of this same attempt handed back its count of bad readings in a row.
 	if st.Version == a.target && st.Since.Unix() == a.since.Unix() && st.Failures > 0 {
-		a.gate.Restore(st.Failures, st.Reading)
+		a.soak.Restore(st.Failures, st.Reading)
 	}
 	a.fresh = health.Freshness{Promise: cfg.Promise, RequestUID: string(a.req.UID), Since: a.since, Version: a.target,
 		RequireProof: cfg.RequireProof}

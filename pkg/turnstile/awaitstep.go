@@ -56,7 +56,7 @@ func (a *Await) observe(ev AwaitEvent, now time.Time) []AwaitAction {
 	}
 	// An absent healthStatus has no records, which Observe reads as none yet.
 	a.last = health.Observe(ev.Health, true, a.fresh, now)
-	a.verdict = a.gate.Observe(now, a.last)
+	a.verdict = a.soak.Observe(now, a.last)
 	return a.judge(now)
 }
 
@@ -65,7 +65,7 @@ func (a *Await) observe(ev AwaitEvent, now time.Time) []AwaitAction {
 func (a *Await) tick(now time.Time) []AwaitAction {
 	switch {
 	case due(a.recheckAt(), now):
-		a.verdict, a.checkedAt = a.gate.At(now, a.last), now
+		a.verdict, a.checkedAt = a.soak.At(now, a.last), now
 		return a.judge(now)
 	case due(a.handBackAt, now):
 		// A skip may have released the slot since the last renewal: the status written on
@@ -214,7 +214,7 @@ func (a *Await) handBack() []AwaitAction {
 	if a.lost != "" {
 		msg += "; its slot was lost (" + a.lost + ")"
 	}
-	failures, reading := a.gate.Failures()
+	failures, reading := a.soak.Failures()
 	return []AwaitAction{{Do: DoHandBack, Line: a.verdict.Message, Status: rollout.Status{Phase: phase, Version: a.target,
 		Slot: a.slot.Name, Since: a.since, Message: msg, Failures: failures, Reading: reading}}}
 }
@@ -256,7 +256,7 @@ func (a *Await) recheckAt() time.Time {
 	case !a.verdict.PassAt.IsZero():
 		at = a.verdict.PassAt
 	case !a.failed:
-		at = a.gate.Deadline
+		at = a.soak.Deadline
 	}
 	if !at.After(a.checkedAt) {
 		return time.Time{}

@@ -12,9 +12,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/clock"
 
+	"github.com/kratix-turnstile/turnstile/internal/harness"
 	"github.com/kratix-turnstile/turnstile/pkg/bindings"
 	"github.com/kratix-turnstile/turnstile/pkg/cli"
-	"github.com/kratix-turnstile/turnstile/test/harness"
 	"github.com/kratix-turnstile/turnstile/test/patience"
 )
 

@@ -9,7 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/kratix-turnstile/turnstile/test/harness"
+	"github.com/kratix-turnstile/turnstile/internal/harness"
 	"github.com/kratix-turnstile/turnstile/test/patience"
 )
 

@@ -11,7 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
-	"github.com/kratix-turnstile/turnstile/test/harness"
+	"github.com/kratix-turnstile/turnstile/internal/harness"
 	"github.com/kratix-turnstile/turnstile/test/patience"
 	"github.com/kratix-turnstile/turnstile/test/scrape"
 )

@@ -1,5 +1,5 @@
 // Package e2e is the end-to-end suite: the example Promise on a real Kratix platform (see
-// test/harness), upgraded through Turnstile, in a sandbox of its own. It runs once on each Kratix
+// internal/harness), upgraded through Turnstile, in a sandbox of its own. It runs once on each Kratix
 // the harness has, from test/e2e/current and test/e2e/pinned; specs that need what only current
 // Kratix has (workflow-control, ResourceBindings) run on that one.
 package e2e
@@ -13,10 +13,10 @@ import (
 	"github.com/onsi/ginkgo/v2"
 	"github.com/onsi/gomega"
 
-	"github.com/kratix-turnstile/turnstile/test/harness"
-	"github.com/kratix-turnstile/turnstile/test/harness/kratix"
-	"github.com/kratix-turnstile/turnstile/test/harness/reexec"
-	"github.com/kratix-turnstile/turnstile/test/harness/sandbox"
+	"github.com/kratix-turnstile/turnstile/internal/harness"
+	"github.com/kratix-turnstile/turnstile/internal/harness/kratix"
+	"github.com/kratix-turnstile/turnstile/internal/harness/reexec"
+	"github.com/kratix-turnstile/turnstile/internal/harness/sandbox"
 	"github.com/kratix-turnstile/turnstile/test/patience"
 )
 

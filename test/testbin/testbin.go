@@ -30,7 +30,7 @@ func Build(dir, pkg string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	specs, err := image.LoadSpecs(filepath.Join(root, "images"))
+	specs, err := image.LoadSpecs(image.SpecDirsUnder(root)...)
 	if err != nil {
 		return "", err
 	}

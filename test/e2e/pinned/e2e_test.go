@@ -4,8 +4,8 @@ package pinned
 import (
 	"testing"
 
+	"github.com/kratix-turnstile/turnstile/internal/harness/kratix"
 	"github.com/kratix-turnstile/turnstile/test/e2e"
-	"github.com/kratix-turnstile/turnstile/test/harness/kratix"
 )
 
 func TestMain(m *testing.M) { e2e.Main(m) }
