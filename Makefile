@@ -96,8 +96,8 @@ kind-demo: kind-load build ## On the kind cluster: publish the example Promise, 
 ##@ Development
 
 .PHONY: build
-build: ## Build the binaries into bin/.
-	CGO_ENABLED=0 $(GO) build -trimpath -o bin/ ./cmd/...
+build: ## Build Turnstile's binaries into bin/ (the demo has its own target).
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/ ./cmd/turnstile ./cmd/turnstile-agent ./cmd/kubectl-turnstile ./cmd/turnstile-image
 
 .PHONY: lint
 lint: ## Check formatting, go vet, and golangci-lint when it installs from the Go proxy.

@@ -48,22 +48,25 @@ build() { # build MODULE_DIR PACKAGE OUTPUT [LDFLAGS]
   local started=$SECONDS ticker
   echo "control plane: building $3 (from $2)"
   # A build takes minutes on a cold machine: say so every 5s rather than go quiet.
+  # It stops when told, or when this script is gone (killed without its EXIT trap).
   (
     nap=""
     trap 'kill "$nap" 2>/dev/null; exit 0' TERM
-    while :; do
+    while kill -0 "$$" 2>/dev/null; do
       sleep 5 & nap=$!
       wait "$nap"
-      echo "control plane: still building $3 ($((SECONDS - started))s)"
+      echo "control plane: still building $3 ($((SECONDS - started))s)" || exit 0
     done
   ) &
   ticker=$!
   if ! (cd "$1" && GOFLAGS=-mod=readonly CGO_ENABLED=0 GOTOOLCHAIN=local \
     go build -trimpath -ldflags="-s -w ${4:-}" -o "$scratch/$(basename "$3")" "$2"); then
-    kill "$ticker"; wait "$ticker" || true
+    kill "$ticker" 2>/dev/null || true
+    wait "$ticker" || true
     return 1
   fi
-  kill "$ticker"; wait "$ticker" || true
+  kill "$ticker" 2>/dev/null || true
+  wait "$ticker" || true
   mv -f "$scratch/$(basename "$3")" "$CONTROL_PLANE_DIR/$3"
   echo "control plane: built $3 in $((SECONDS - started))s"
 }

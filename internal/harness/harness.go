@@ -125,7 +125,8 @@ func (h *Harness) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	images, agentBin, err := h.build(ctx, kratixDir)
+	// Built images are kept beside the control plane, in the machine's cache.
+	images, agentBin, err := h.build(ctx, kratixDir, filepath.Join(filepath.Dir(assets), "images"))
 	if err != nil {
 		return err
 	}
@@ -154,10 +155,11 @@ func (h *Harness) start(ctx context.Context) error {
 	return nil
 }
 
-// build builds the pipeline images and the health agent; kratixDir has Kratix's pipeline adapter.
-func (h *Harness) build(ctx context.Context, kratixDir string) (map[string]podrunner.Image, string, error) {
+// build builds the pipeline images (kept in cacheDir between runs) and the health agent;
+// kratixDir has Kratix's pipeline adapter.
+func (h *Harness) build(ctx context.Context, kratixDir, cacheDir string) (map[string]podrunner.Image, string, error) {
 	started := time.Now()
-	images, err := buildImages(ctx, h.module, kratixDir, filepath.Join(h.Dir, "images"), h.ImageRepo, h.ImageTag, h.during)
+	images, err := buildImages(ctx, h.module, kratixDir, filepath.Join(h.Dir, "images"), cacheDir, h.ImageRepo, h.ImageTag, h.during, h.step)
 	if err != nil {
 		return nil, "", err
 	}

@@ -22,10 +22,16 @@ const AdapterImage = "ghcr.io/syntasso/kratix-platform-pipeline-adapter:harness"
 // builds them, for this machine's platform, and run from their unpacked filesystems.
 var pipelineImages = []string{"stage", "webapp-configure"}
 
-// buildImages builds the pipeline images and unpacks each into dir; the pipeline adapter maps
-// to the work-creator binary in kratixDir, built with the control plane.
-func buildImages(ctx context.Context, module, kratixDir, dir, repo, tag string, during func(string, func() error) error) (map[string]podrunner.Image, error) {
+// buildImages builds the pipeline images, or takes them from cache when nothing that goes into
+// them changed; the pipeline adapter maps to the work-creator binary in kratixDir, built with
+// the control plane. during says what a long step does while it runs.
+func buildImages(ctx context.Context, module, kratixDir, dir, cacheDir, repo, tag string, during func(string, func() error) error,
+	say func(string, ...any)) (map[string]podrunner.Image, error) {
 	specs, err := image.LoadSpecs(image.SpecDirsUnder(module)...)
+	if err != nil {
+		return nil, err
+	}
+	cache, err := newImageCache(cacheDir, module)
 	if err != nil {
 		return nil, err
 	}
@@ -37,6 +43,16 @@ func buildImages(ctx context.Context, module, kratixDir, dir, repo, tag string, 
 		if !slices.Contains(pipelineImages, s.Name) {
 			continue
 		}
+		ref := fmt.Sprintf("%s/%s:%s", repo, s.Name, tag) // as ImageRef
+		key, err := cache.key(s, platform, tag, b.CABundle)
+		if err != nil {
+			return nil, err
+		}
+		if img, ok := cache.get(key); ok {
+			say("image %s unchanged since it was built: taken from %s", s.Name, key)
+			images[ref] = img
+			continue
+		}
 		var idx v1.ImageIndex
 		if err := during("building image "+s.Name+" for "+platform.Architecture, func() (err error) {
 			idx, err = b.Build(ctx, s)
@@ -44,14 +60,9 @@ func buildImages(ctx context.Context, module, kratixDir, dir, repo, tag string, 
 		}); err != nil {
 			return nil, err
 		}
-		ref := fmt.Sprintf("%s/%s:%s", repo, s.Name, tag) // as ImageRef
 		img, err := image.Built{Name: s.Name, Index: idx}.ForPlatform(platform)
 		if err != nil {
 			return nil, err
-		}
-		root := filepath.Join(dir, s.Name)
-		if err := image.Unpack(img, root); err != nil {
-			return nil, fmt.Errorf("unpacking %s: %w", ref, err)
 		}
 		cf, err := img.ConfigFile()
 		if err != nil {
@@ -61,11 +72,19 @@ func buildImages(ctx context.Context, module, kratixDir, dir, repo, tag string, 
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", ref, err)
 		}
-		images[ref] = podrunner.Image{Root: root, Entrypoint: cf.Config.Entrypoint, Cmd: cf.Config.Cmd,
+		run := podrunner.Image{Entrypoint: cf.Config.Entrypoint, Cmd: cf.Config.Cmd,
 			Env: cf.Config.Env, WorkingDir: cf.Config.WorkingDir, UID: uid, GID: gid}
+		if images[ref], err = cache.put(key, run, func(root string) error {
+			if err := image.Unpack(img, root); err != nil {
+				return fmt.Errorf("unpacking %s: %w", ref, err)
+			}
+			return nil
+		}); err != nil {
+			return nil, err
+		}
 	}
 	if len(images) != len(pipelineImages) {
-		return nil, fmt.Errorf("building the pipeline images: found %d of %v in images/", len(images), pipelineImages)
+		return nil, fmt.Errorf("building the pipeline images: found %d of %v in %v", len(images), pipelineImages, image.SpecDirs)
 	}
 	adapterRoot := filepath.Join(dir, "pipeline-adapter")
 	if err := os.MkdirAll(adapterRoot, 0o755); err != nil {

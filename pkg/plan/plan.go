@@ -249,6 +249,9 @@ func gates(in Input, rec turnstile.Rollout, p Plan) []string {
 	if rec.Paused {
 		out = append(out, "paused now ("+cmp.Or(rec.PauseReason, "no reason given")+"): kubectl turnstile resume "+in.Promise+" lifts it")
 	}
+	if rec.TermsErr != nil {
+		out = append(out, fmt.Sprintf("held: the rollout's recorded slots cannot be read (%v): correct or remove them on Lease %s", rec.TermsErr, turnstile.RolloutName(in.Promise)))
+	}
 	if rec.AbortedVersion != "" && rec.AbortedVersion == in.Target {
 		out = append(out, "the rollout of "+in.Target+" was aborted: no request will upgrade to it")
 	}

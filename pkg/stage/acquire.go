@@ -86,7 +86,7 @@ func runAcquire(ctx context.Context, cmd *command, out io.Writer, f *stageflags.
 			_, err = r.turn.RecordTarget(ctx, target, terms)
 		}
 		if err != nil {
-			r.out.printf("could not record the rollout of %s: %s", target, program.OneLine(err.Error()))
+			r.out.printf("could not record the rollout of %s: %s", target, program.OneLine(explain(err).Error()))
 		}
 		return r.write(report{Phase: rollout.PhaseUpgrading, Version: target, Since: start, Message: "new request: first install is not gated"})
 	}

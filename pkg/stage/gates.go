@@ -29,6 +29,9 @@ func (a *awaiting) judgeGates(ctx context.Context, phase string) {
 	// Requests unhealthy before their upgrade say so on the slot they hold. Without the slots
 	// the gates judge every request as the upgrade's: they fail safe, pausing more.
 	view, viewErr := a.turn.Inspect(ctx)
+	if viewErr != nil {
+		a.out.printf("judging the rollout's gates without the slots' baselines: %s", program.OneLine(viewErr.Error()))
+	}
 	before := map[string]bool{}
 	for _, s := range view.Slots {
 		if s.Held() && s.Baseline != "" {

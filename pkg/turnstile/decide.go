@@ -157,32 +157,28 @@ func decide(in decideInput) decision {
 	var free []Slot
 	for _, s := range in.view.Slots {
 		st, known := in.holders[s.HolderUID]
+		open := false
 		switch {
-		case s.Index >= in.slots:
-			// Beyond the slots in force: never taken, but an upgrade still under way there (it
-			// began under a larger count) is one of the N.
-			if s.Held() && !st.Gone && (s.Phase == PhaseFailed || !s.Expired(in.now)) {
-				d.wait.Holders = append(d.wait.Holders, s)
-				if s.Phase != PhaseFailed {
-					d.recheck = earliest(d.recheck, s.RenewTime.Add(s.Duration))
-				}
-			}
 		case !s.Held() || st.Gone:
-			free = append(free, s)
+			open = true
 		case st.failedDuring(s) && s.Phase != PhaseFailed:
 			d.unmarked = append(d.unmarked, s)
-			d.wait.Holders = append(d.wait.Holders, s)
 		case s.Phase == PhaseFailed:
-			d.wait.Holders = append(d.wait.Holders, s)
 		case s.Expired(in.now) && in.following && s.HolderUID != "" && !known:
 			// Its holder's workflow may have failed, which keeps the slot: wait for its watch
 			// to say before reclaiming it (the report wakes the waiter).
-			d.wait.Holders = append(d.wait.Holders, s)
 		case s.Expired(in.now):
-			free = append(free, s)
+			open = true
 		default:
-			d.wait.Holders = append(d.wait.Holders, s)
 			d.recheck = earliest(d.recheck, s.RenewTime.Add(s.Duration))
+		}
+		switch {
+		case !open:
+			// Held, inside the slots in force or beyond them: an upgrade still under way
+			// beyond them (begun under a larger count) is one of the N all the same.
+			d.wait.Holders = append(d.wait.Holders, s)
+		case s.Index < in.slots:
+			free = append(free, s)
 		}
 	}
 
@@ -273,11 +269,17 @@ func decide(in decideInput) decision {
 	// larger count, or before a capped wave's requests arrived) finishes before anyone takes
 	// one, or more than the limit would be upgrading.
 	for _, s := range d.wait.Holders {
-		if s.Index >= d.limit {
-			d.wait.Blocked = true
-			d.wait.Reason = fmt.Sprintf("%s is upgrading in %s, beyond the %d slot(s) open to wave %d now: it finishes first", s.Request, s.Name, d.limit, in.me.Wave)
-			return d
+		if s.Index < d.limit {
+			continue
 		}
+		d.wait.Blocked = true
+		if s.Phase == PhaseFailed || slices.ContainsFunc(d.unmarked, func(u Slot) bool { return u.Name == s.Name }) {
+			d.wait.Reason = fmt.Sprintf("%s's upgrade failed in %s, beyond the %d slot(s) open to wave %d now: nothing starts until it recovers or is skipped (kubectl turnstile skip %s %s)",
+				s.Request, s.Name, d.limit, in.me.Wave, in.promise, s.Request)
+		} else {
+			d.wait.Reason = fmt.Sprintf("%s is upgrading in %s, beyond the %d slot(s) open to wave %d now: it finishes first", s.Request, s.Name, d.limit, in.me.Wave)
+		}
+		return d
 	}
 	d.action, d.slot = actTake, free[position]
 	return d

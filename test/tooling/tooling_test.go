@@ -46,7 +46,7 @@ func TestKindTargets(t *testing.T) {
 		{"kind-demo", []string{"VERSION=v1.2.3"}, []string{
 			"go run ./cmd/turnstile-image --version v1.2.3",
 			"hack/kind/load.sh out/images/turnstile-v1.2.3-",
-			"go build -trimpath -o bin/ ./cmd/...",
+			"go build -trimpath -o bin/ ./cmd/turnstile ./cmd/turnstile-agent ./cmd/kubectl-turnstile ./cmd/turnstile-image",
 			"VERSION=v1.2.3 PLUGIN=",
 			"hack/kind/demo.sh",
 		}},

@@ -22,6 +22,7 @@ import (
 	"github.com/kratix-turnstile/turnstile/internal/harness"
 	"github.com/kratix-turnstile/turnstile/internal/harness/kratix"
 	"github.com/kratix-turnstile/turnstile/pkg/cli"
+	"github.com/kratix-turnstile/turnstile/pkg/program"
 	"github.com/kratix-turnstile/turnstile/test/scrape"
 )
 
@@ -56,8 +57,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "turnstile-demo: interrupted")
 		return 130
 	case err != nil:
-		fmt.Fprintf(stderr, "turnstile-demo: %v\n", err)
-		return 1
+		return program.Exit(stderr, "turnstile-demo", err)
 	}
 	fmt.Fprintf(stdout, "\nThe demo took %s.\n", time.Since(started).Round(time.Second))
 	return 0
