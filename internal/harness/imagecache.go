@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -66,7 +67,7 @@ func (c *imageCache) key(s image.Spec, p v1.Platform, tag, caBundle string) (str
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\n%+v\n%s\n%s\n", c.sources, s, p.String(), tag)
 	h.Write(ca)
-	return filepath.Join(c.dir, s.Name+"-"+hex.EncodeToString(h.Sum(nil))[:16]), nil
+	return filepath.Join(c.dir, s.Name, hex.EncodeToString(h.Sum(nil))[:16]), nil
 }
 
 // get is the image kept at key, if there is one.
@@ -87,10 +88,11 @@ func (c *imageCache) get(key string) (podrunner.Image, bool) {
 // whole entry appears at once, so a run that stops half-way leaves nothing a later one would
 // take as good. Older entries of the same image go: one per image stays.
 func (c *imageCache) put(key string, img podrunner.Image, unpack func(root string) error) (podrunner.Image, error) {
-	if err := os.MkdirAll(c.dir, 0o755); err != nil {
+	entries := filepath.Dir(key) // this image's
+	if err := os.MkdirAll(entries, 0o755); err != nil {
 		return podrunner.Image{}, fmt.Errorf("creating the image cache: %w", err)
 	}
-	tmp, err := os.MkdirTemp(c.dir, ".new-")
+	tmp, err := os.MkdirTemp(entries, ".new-")
 	if err != nil {
 		return podrunner.Image{}, fmt.Errorf("creating the image cache: %w", err)
 	}
@@ -106,20 +108,17 @@ func (c *imageCache) put(key string, img podrunner.Image, unpack func(root strin
 	if err := os.WriteFile(filepath.Join(tmp, "image.json"), data, 0o644); err != nil {
 		return podrunner.Image{}, fmt.Errorf("writing the image cache: %w", err)
 	}
-	if err := os.Rename(tmp, key); err != nil && !errors.Is(err, fs.ErrExist) && !os.IsExist(err) {
-		// Another run kept the same image meanwhile (ENOTEMPTY): theirs is as good.
-		if _, statErr := os.Stat(filepath.Join(key, "image.json")); statErr != nil {
-			return podrunner.Image{}, fmt.Errorf("keeping the image in the cache: %w", err)
+	renameErr := os.Rename(tmp, key)
+	// When the rename fails, another run may have kept the same image meanwhile: theirs is as good.
+	cached, ok := c.get(key)
+	if !ok {
+		return podrunner.Image{}, fmt.Errorf("keeping the image in %s: %w", key, cmp.Or(renameErr, errors.New("it cannot be read back")))
+	}
+	others, _ := os.ReadDir(entries)
+	for _, o := range others {
+		if o.Name() != filepath.Base(key) && !strings.HasPrefix(o.Name(), ".") { // ".new-": another run's, in the making
+			_ = os.RemoveAll(filepath.Join(entries, o.Name()))
 		}
 	}
-	name := filepath.Base(key)
-	name = name[:strings.LastIndex(name, "-")+1]
-	old, _ := filepath.Glob(filepath.Join(c.dir, name+"*"))
-	for _, o := range old {
-		if o != key && len(filepath.Base(o)) == len(filepath.Base(key)) {
-			_ = os.RemoveAll(o)
-		}
-	}
-	cached, _ := c.get(key)
 	return cached, nil
 }

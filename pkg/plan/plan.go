@@ -98,10 +98,10 @@ func Build(in Input) Plan {
 			held[s.Request] = s
 		}
 	}
-	arrival := map[string]time.Time{}
+	place := map[string]int{} // in line for the target, in the turnstile's order
 	for _, t := range in.View.Queue(in.Now) {
-		if t.Version == in.Target {
-			arrival[t.Request] = t.Arrival
+		if _, ok := place[t.Request]; !ok && t.Version == in.Target {
+			place[t.Request] = len(place)
 		}
 	}
 
@@ -131,7 +131,7 @@ func Build(in Input) Plan {
 				if s.Phase == turnstile.PhaseFailed {
 					row.Note += ": upgrade failed"
 				}
-			} else if _, ok := arrival[key]; ok {
+			} else if _, ok := place[key]; ok {
 				row.Note = "in line"
 			}
 			if !st.Began(in.Target) {
@@ -160,20 +160,20 @@ func Build(in Input) Plan {
 	}
 	for _, w := range slices.Sorted(maps.Keys(waves)) {
 		rows := waves[w]
-		// Holders first, then the queue by arrival, then those not arrived yet, by name: Kratix
-		// re-runs them in an order of its own, and the turnstile serves them as they arrive.
+		// Holders first, then the queue in its own order, then those not arrived yet, by name:
+		// Kratix re-runs them in an order of its own, and the turnstile serves them as they arrive.
 		slices.SortStableFunc(rows, func(x, y Row) int {
 			_, hx := held[x.Request]
 			_, hy := held[y.Request]
-			ax, qx := arrival[x.Request]
-			ay, qy := arrival[y.Request]
+			px, qx := place[x.Request]
+			py, qy := place[y.Request]
 			switch {
 			case hx != hy:
 				return boolFirst(hx)
 			case qx != qy:
 				return boolFirst(qx)
-			case qx && !ax.Equal(ay):
-				return ax.Compare(ay)
+			case qx:
+				return cmp.Compare(px, py)
 			}
 			return cmp.Compare(x.Request, y.Request)
 		})

@@ -26,19 +26,8 @@ func (a *awaiting) judgeGates(ctx context.Context, phase string) {
 		a.out.printf("could not judge the rollout's gates: %s", program.OneLine(err.Error()))
 		return
 	}
-	// Requests unhealthy before their upgrade say so on the slot they hold. Without the slots
-	// the gates judge every request as the upgrade's: they fail safe, pausing more.
-	view, viewErr := a.turn.Inspect(ctx)
-	if viewErr != nil {
-		a.out.printf("judging the rollout's gates without the slots' baselines: %s", program.OneLine(viewErr.Error()))
-	}
-	before := map[string]bool{}
-	for _, s := range view.Slots {
-		if s.Held() && s.Baseline != "" {
-			before[s.Request] = true
-		}
-	}
 	var wave, all []gates.Member
+	var waveKeys []string // namespace/name of each of wave
 	now := a.clock.Now()
 	for _, u := range list.Items {
 		m := a.member(u, now)
@@ -46,7 +35,6 @@ func (a *awaiting) judgeGates(ctx context.Context, phase string) {
 			// This request's health is await's own verdict.
 			m.Upgraded, m.Failed, m.Unhealthy = true, phase == rollout.PhaseFailed, phase == rollout.PhaseFailed
 		}
-		m.Preexisting = m.Upgraded && before[u.GetNamespace()+"/"+u.GetName()]
 		all = append(all, m)
 		w, ok, err := turnstile.WaveOf(u.GetLabels(), u.GetAnnotations())
 		if !ok || err != nil {
@@ -54,6 +42,7 @@ func (a *awaiting) judgeGates(ctx context.Context, phase string) {
 		}
 		if w == a.request.Wave {
 			wave = append(wave, m)
+			waveKeys = append(waveKeys, u.GetNamespace()+"/"+u.GetName())
 		}
 	}
 	g := gates.Ratios{MaxUnhealthy: a.flags.MaxUnhealthy, MaxFailed: a.flags.MaxFailed, MinSample: a.flags.MinSample}
@@ -61,8 +50,27 @@ func (a *awaiting) judgeGates(ctx context.Context, phase string) {
 	if !v.Tripped {
 		return
 	}
-	if viewErr == nil && view.Rollout.Paused {
-		return // already paused: the first gate to trip gave the reason
+	// Only a trip needs the slots: requests unhealthy before their upgrade say so on the slot
+	// they hold, and leaving them out can only untrip a gate. Without the slots the gates judge
+	// every request as the upgrade's: they fail safe, pausing more.
+	if view, err := a.turn.Inspect(ctx); err != nil {
+		a.out.printf("judging the rollout's gates without the slots' baselines: %s", program.OneLine(err.Error()))
+	} else {
+		before := map[string]bool{}
+		for _, s := range view.Slots {
+			if s.Held() && s.Baseline != "" {
+				before[s.Request] = true
+			}
+		}
+		for i := range wave {
+			wave[i].Preexisting = wave[i].Upgraded && before[waveKeys[i]]
+		}
+		if v = g.Judge(wave, all); !v.Tripped {
+			return
+		}
+		if view.Rollout.Paused {
+			return // already paused: the first gate to trip gave the reason
+		}
 	}
 	reason := gates.PauseReason(a.request.Wave, v)
 	if err := a.turn.Pause(ctx, reason, "turnstile-await ("+a.request.Key()+")"); err != nil {

@@ -41,8 +41,7 @@ func (t *Turnstile) RecordTarget(ctx context.Context, target string, terms Terms
 			}
 			// A record written before slots were recorded: the first request to find it
 			// fills them in, so that every request of the rollout counts alike from then on.
-			a[AnnotationSlots] = strconv.Itoa(cmp.Or(terms.Slots, t.cfg.Slots))
-			a[AnnotationWaveSlots] = FormatWaveSlots(terms.WaveSlots)
+			t.recordSlots(a, terms)
 			return nil
 		}
 		// A request still on the version before this rollout's (a pipeline left over from it)
@@ -56,8 +55,7 @@ func (t *Turnstile) RecordTarget(ctx context.Context, target string, terms Terms
 		a[AnnotationTarget] = target
 		a[AnnotationStarted] = t.cfg.Clock.Now().UTC().Format(time.RFC3339)
 		a[AnnotationApprovalWaves] = FormatWaves(terms.ApprovalWaves)
-		a[AnnotationSlots] = strconv.Itoa(cmp.Or(terms.Slots, t.cfg.Slots))
-		a[AnnotationWaveSlots] = FormatWaveSlots(terms.WaveSlots)
+		t.recordSlots(a, terms)
 		delete(a, AnnotationApproved)
 		return nil
 	})
@@ -65,6 +63,12 @@ func (t *Turnstile) RecordTarget(ctx context.Context, target string, terms Terms
 		return Rollout{}, err
 	}
 	return rolloutFrom(l), nil
+}
+
+// recordSlots writes the terms' slot count (the Turnstile's when they name none) and caps.
+func (t *Turnstile) recordSlots(a map[string]string, terms Terms) {
+	a[AnnotationSlots] = strconv.Itoa(cmp.Or(terms.Slots, t.cfg.Slots))
+	a[AnnotationWaveSlots] = FormatWaveSlots(terms.WaveSlots)
 }
 
 // Record reads the rollout record; an empty one when there is none yet.

@@ -66,23 +66,20 @@ func (t *Turnstile) take(ctx context.Context, s Slot, req Request, target, basel
 	sameAttempt := reenter && s.Phase != PhaseFailed && s.Version == target
 	if !sameAttempt {
 		l.Spec.AcquireTime = &metav1.MicroTime{Time: now}
-		// The attempt's baseline goes with it: how the request stood before this attempt.
-		if l.Annotations == nil {
-			l.Annotations = map[string]string{}
-		}
-		switch {
-		case baseline != "":
-			l.Annotations[AnnotationBaseline] = baseline
-		case reenter && s.Version == target:
-			// A retry after a failure: how the request stood before its upgrade is unchanged.
-		default:
-			delete(l.Annotations, AnnotationBaseline)
-		}
 	}
 	if !reenter {
 		l.Spec.LeaseTransitions = ptr.To(ptr.Deref(l.Spec.LeaseTransitions, 0) + 1)
 	}
 	t.stamp(l, req, target, now)
+	// A new attempt records how the request stood before it; a retry of the same version after
+	// a failure keeps what its first attempt recorded.
+	switch {
+	case sameAttempt || reenter && s.Version == target && baseline == "":
+	case baseline != "":
+		l.Annotations[AnnotationBaseline] = baseline
+	default:
+		delete(l.Annotations, AnnotationBaseline)
+	}
 	l.Annotations[AnnotationPhase] = PhaseUpgrading
 	delete(l.Annotations, AnnotationMessage)
 
