@@ -64,9 +64,15 @@ test-images:
 test-busy: ## Run `make test` with a competing busy loop on every core (COLD=1: from an empty Go build cache too).
 	hack/busy.sh $(MAKE) test
 
+# The fleet run on real Kratix (Turnstile's share of a rollout of FLEET requests): root, like
+# the demo, and about 15 minutes; FLEET=0 skips it.
+FLEET ?= 50
+
 .PHONY: bench
-bench: control-plane ## Run the benchmarks and print their figures (asserts nothing about time).
+bench: control-plane ## Run the benchmarks and print their figures (asserts nothing about time), then the fleet run on real Kratix (FLEET=0 skips it).
 	$(GO) test -count=1 -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) ./...
+	@if [ "$(FLEET)" != 0 ]; then \
+		$(GO) build -o bin/turnstile-demo ./cmd/turnstile-demo && bin/turnstile-demo --kratix $(KRATIX) --fleet $(FLEET); fi
 
 ##@ Images and kind (kind targets need docker, kind and kubectl; CI cannot run them)
 

@@ -12,6 +12,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/kratix-turnstile/turnstile/internal/harness/podrunner"
+	"github.com/kratix-turnstile/turnstile/internal/imagefs"
 	"github.com/kratix-turnstile/turnstile/pkg/image"
 )
 
@@ -75,7 +76,7 @@ func buildImages(ctx context.Context, module, kratixDir, dir, cacheDir, repo, ta
 		run := podrunner.Image{Entrypoint: cf.Config.Entrypoint, Cmd: cf.Config.Cmd,
 			Env: cf.Config.Env, WorkingDir: cf.Config.WorkingDir, UID: uid, GID: gid}
 		if images[ref], err = cache.put(key, run, func(root string) error {
-			if err := image.Unpack(img, root); err != nil {
+			if err := imagefs.Unpack(img, root); err != nil {
 				return fmt.Errorf("unpacking %s: %w", ref, err)
 			}
 			return nil

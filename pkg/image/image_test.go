@@ -2,7 +2,6 @@ package image
 
 import (
 	"archive/tar"
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -19,10 +18,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/kratix-turnstile/turnstile/internal/imagefs"
 )
 
 const testVersion = "v0.0.0-test"
@@ -197,7 +196,7 @@ func TestStageImageRuns(t *testing.T) {
 	if err := os.Chmod(root, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := Unpack(img, root); err != nil {
+	if err := imagefs.Unpack(img, root); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command("/usr/local/bin/turnstile", "version")
@@ -210,42 +209,6 @@ func TestStageImageRuns(t *testing.T) {
 	}
 	if got := strings.TrimSpace(string(out)); got != testVersion {
 		t.Errorf("turnstile version = %q, want %q", got, testVersion)
-	}
-}
-
-func TestUnpackRefusesLinks(t *testing.T) {
-	tests := []struct {
-		name string
-		hdr  tar.Header
-		want string
-	}{
-		{"a link", tar.Header{Name: "etc", Typeflag: tar.TypeSymlink, Linkname: "/etc"}, "is a link"},
-		{"a hard link", tar.Header{Name: "x", Typeflag: tar.TypeLink, Linkname: "y"}, "is a link"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var buf bytes.Buffer
-			tw := tar.NewWriter(&buf)
-			hdr := tt.hdr
-			if err := tw.WriteHeader(&hdr); err != nil {
-				t.Fatal(err)
-			}
-			if err := tw.Close(); err != nil {
-				t.Fatal(err)
-			}
-			data := buf.Bytes()
-			l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
-			if err != nil {
-				t.Fatal(err)
-			}
-			img, err := mutate.AppendLayers(empty.Image, l)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := Unpack(img, t.TempDir()); err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("Unpack() error = %v, want %q", err, tt.want)
-			}
-		})
 	}
 }
 

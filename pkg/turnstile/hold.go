@@ -27,11 +27,14 @@ type Hold struct {
 	Active    bool
 	Reason    string
 	ChangedBy string
+	// rv is the hold Lease's version as read: a waiter far back in the queue looks again when
+	// it changes.
+	rv string
 }
 
 func holdFrom(l *coordinationv1.Lease) Hold {
 	a := l.Annotations
-	return Hold{Active: a[AnnotationPaused] == "true", Reason: a[AnnotationPauseReason], ChangedBy: a[AnnotationBy]}
+	return Hold{Active: a[AnnotationPaused] == "true", Reason: a[AnnotationPauseReason], ChangedBy: a[AnnotationBy], rv: l.ResourceVersion}
 }
 
 // Selector selects a Promise's Leases and the platform's hold.

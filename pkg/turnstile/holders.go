@@ -205,3 +205,33 @@ func (h *holderTracker) statuses() map[types.UID]HolderStatus {
 	}
 	return out
 }
+
+// selfWatch is what the waiter knows of its own request.
+type selfWatch struct {
+	mu     sync.Mutex
+	status HolderStatus
+}
+
+func (s *selfWatch) gone() bool {
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.status.Gone || s.status.Deleting
+}
+
+// followSelf watches the waiting request itself; nil without a HolderWatcher.
+func (t *Turnstile) followSelf(ctx context.Context, req Request, changed func()) *selfWatch {
+	if t.cfg.Holders == nil || req.UID == "" {
+		return nil
+	}
+	s := &selfWatch{}
+	go t.cfg.Holders.Watch(ctx, req.GroupVersionResource, req.Namespace, req.Name, req.UID, func(st HolderStatus) {
+		s.mu.Lock()
+		s.status = st
+		s.mu.Unlock()
+		changed()
+	})
+	return s
+}

@@ -87,7 +87,9 @@ func (m *mModel) stepAcquire(r *mReq, p *mProc) {
 	}
 	now := p.clk.Now()
 	rev := m.pickView(p)
-	view, following := m.store.viewAt(rev), true
+	// What Acquire watches: its first look, then only what can go before its ticket.
+	watching := p.t.watchFor(p.acq)
+	view, following := m.store.selectedAt(rev, p.t, watching), true
 	if m.mutant != "" {
 		var skip bool
 		if view, following, skip = m.mutate(p, view); skip {
@@ -118,7 +120,7 @@ func (m *mModel) stepAcquire(r *mReq, p *mProc) {
 	case tr.took != nil:
 		m.onTake(r, p, tr.reentered, m.prev[tr.took.Index], ticket, *tr.took)
 		p.took = tr.took
-	case !tr.again:
+	case !tr.again && !watching.first: // a first look knows no place: Acquire looks again
 		p.wait = tr.wait
 	}
 }

@@ -20,6 +20,8 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
@@ -43,20 +45,29 @@ type mStore struct {
 	// revs[r] is the store after revision r (revs[0]: empty). Objects are never changed once
 	// stored: every write stores a fresh copy, and readers copy before they change anything.
 	revs []mRev
+	// parsed are the selections of the waiters' watches.
+	parsed map[watchSet][]mSelector
 	// writes counts successful writes; lost counts writes refused by a conflict.
 	writes, lost int
+}
+
+// mSelector is one watch's selection, parsed.
+type mSelector struct {
+	labels labels.Selector
+	fields fields.Selector
 }
 
 type mRev struct {
 	at     time.Time
 	leases []*coordinationv1.Lease // sorted by name
 	view   *View                   // NewView of leases, built on first use
+	views  map[watchSet]View       // the Views selectedAt gave, by what was watched
 	name   string                  // the Lease written, for traces
 	gone   bool                    // deleted
 }
 
 func newMStore(promise string, slots int, now func() time.Time) *mStore {
-	return &mStore{promise: promise, slots: slots, now: now, objs: map[string]*coordinationv1.Lease{},
+	return &mStore{promise: promise, slots: slots, now: now, objs: map[string]*coordinationv1.Lease{}, parsed: map[watchSet][]mSelector{},
 		revs: []mRev{{at: now()}}}
 }
 
@@ -168,6 +179,44 @@ func (s *mStore) viewAt(r int) View {
 		s.revs[r].view = &v
 	}
 	return *s.revs[r].view
+}
+
+// selectedAt is the View the watches of sels showing revision r give: the Leases any of them
+// selects, as the apiserver filters them (a waiter near the front watches only those ahead).
+func (s *mStore) selectedAt(r int, t *Turnstile, ws watchSet) View {
+	if v, ok := s.revs[r].views[ws]; ok {
+		return v
+	}
+	parsed, ok := s.parsed[ws]
+	if !ok {
+		for _, sel := range t.selections(ws) {
+			ls, err := labels.Parse(sel.LabelSelector)
+			if err != nil {
+				panic(err)
+			}
+			fs, err := fields.ParseSelector(sel.FieldSelector)
+			if err != nil {
+				panic(err)
+			}
+			parsed = append(parsed, mSelector{ls, fs})
+		}
+		s.parsed[ws] = parsed
+	}
+	var picked []*coordinationv1.Lease
+	for _, l := range s.revs[r].leases {
+		for _, sel := range parsed {
+			if sel.labels.Matches(labels.Set(l.Labels)) && sel.fields.Matches(fields.Set{"metadata.name": l.Name}) {
+				picked = append(picked, l)
+				break
+			}
+		}
+	}
+	v := NewView(s.promise, s.slots, picked)
+	if s.revs[r].views == nil {
+		s.revs[r].views = map[watchSet]View{}
+	}
+	s.revs[r].views[ws] = v
+	return v
 }
 
 // oldest is the oldest revision a watch may still show at now with a delay of at most lag: the

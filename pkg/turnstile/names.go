@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -21,6 +22,11 @@ const (
 	RoleSlot    = "slot"
 	RoleTicket  = "ticket"
 	RoleRollout = "rollout"
+
+	// LabelOrder is, on a ticket, its place in the order the queue is served (wave, then
+	// arrival) as one whole number, so that a waiter near the front can select just the tickets
+	// ahead of it (a label selector compares whole numbers with < and >).
+	LabelOrder = "turnstile.kratix.io/order"
 
 	AnnotationUID     = "turnstile.kratix.io/holder-uid"
 	AnnotationRequest = "turnstile.kratix.io/request"
@@ -139,4 +145,20 @@ func Ordinal(n int) string {
 		suffix = "rd"
 	}
 	return fmt.Sprintf("%d%s", n, suffix)
+}
+
+// orderedWaves bounds the waves a ticket's order label covers: wave·10¹⁶ plus the arrival in
+// microseconds since 1970 must fit a label selector's int64. A ticket of a later wave has no
+// label; every waiter near the front selects the tickets without one too.
+const orderedWaves = 900
+
+// orderKey is the order label of a ticket of wave that arrived at arrival; ok is false for one
+// without (a wave beyond orderedWaves). Tickets served earlier never have a larger key: ties
+// (the same microsecond) are broken by holder, which a waiter allows for by selecting its own
+// key too.
+func orderKey(wave int, arrival time.Time) (int64, bool) {
+	if wave < 0 || wave >= orderedWaves || arrival.UnixMicro() < 0 {
+		return 0, false
+	}
+	return int64(wave)*1e16 + arrival.UnixMicro(), true
 }

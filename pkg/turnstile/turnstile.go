@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -155,15 +154,18 @@ func (t *Turnstile) Acquire(ctx context.Context, req Request, opts AcquireOption
 	start := t.cfg.Clock.Now()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	w, err := t.watch(ctx)
+	sig := newSignals()
+	a := newAcquiring(req, opts)
+	watching := t.watchFor(a)
+	w, err := t.watch(ctx, sig, t.selections(watching)...)
 	if err != nil {
 		return nil, err
 	}
-	holders := newHolderTracker(ctx, t.cfg.Holders, req.GroupVersionResource, w.poke)
+	defer func() { w.stop() }()
+	holders := newHolderTracker(ctx, t.cfg.Holders, req.GroupVersionResource, sig.poke)
 	// The request itself is followed too: one deleted while it waits leaves the queue at once,
 	// rather than queueing again after its delete workflow has taken it out.
-	self := t.followSelf(ctx, req, w.poke)
-	a := newAcquiring(req, opts)
+	self := t.followSelf(ctx, req, sig.poke)
 	var (
 		last     Wait
 		reported bool
@@ -173,7 +175,18 @@ func (t *Turnstile) Acquire(ctx context.Context, req Request, opts AcquireOption
 		limit    int
 		open     = openSlots{}
 	)
+	rewatch := false
 	for {
+		// What it watches follows its ticket: written, rewritten, or looked at again after far.
+		if ws := t.watchFor(a); rewatch || ws != watching {
+			rewatch = false
+			w.stop()
+			again, err := t.watch(ctx, sig, t.selections(ws)...)
+			if err != nil {
+				return nil, t.waitEnded(ctx, last, err)
+			}
+			w, watching = again, ws
+		}
 		now := t.cfg.Clock.Now()
 		view := a.current(NewView(t.cfg.Promise, cmp.Or(opts.Terms.Slots, t.cfg.Slots), w.leases()), t.cfg.Promise)
 		n := t.slotsOf(view.Rollout, opts.Terms)
@@ -210,6 +223,15 @@ func (t *Turnstile) Acquire(ctx context.Context, req Request, opts AcquireOption
 			return &Grant{Slot: *tr.took, Reentered: tr.reentered, Waited: t.cfg.Clock.Since(start)}, nil
 		case tr.again:
 			continue
+		case watching.first:
+			// Its first look shows no other ticket: its place is known once it watches those
+			// ahead of its own, which it has just written (or the watch brings).
+			if a.mine == nil {
+				if err := sig.next(ctx, t.cfg.Clock, now.Add(time.Second)); err != nil {
+					return nil, t.waitEnded(ctx, last, err)
+				}
+			}
+			continue
 		}
 		position = tr.wait.Position
 		if tr.limit > 0 {
@@ -224,6 +246,22 @@ func (t *Turnstile) Acquire(ctx context.Context, req Request, opts AcquireOption
 				opts.OnWait(tr.wait)
 			}
 		}
+		if position > n && stalledAt.IsZero() {
+			if f, ok := t.farFrom(ctx, view, a, now, n, tr.recheck, last); ok {
+				w.stop()
+				holders.follow(nil, nil, req)
+				f.report, f.gone = func(far Wait) {
+					if last = far; opts.OnWait != nil {
+						opts.OnWait(far)
+					}
+				}, self.gone
+				if err := t.far(ctx, sig, f); err != nil {
+					return nil, t.waitEnded(ctx, last, err)
+				}
+				rewatch = !self.gone() // one gone leaves the queue at the top of the loop
+				continue
+			}
+		}
 		if err := t.pace(ctx, last.Position-n); err != nil {
 			return nil, t.waitEnded(ctx, last, err)
 		}
@@ -231,27 +269,9 @@ func (t *Turnstile) Acquire(ctx context.Context, req Request, opts AcquireOption
 		if !following && !stalledAt.IsZero() {
 			wake = earliest(wake, stalledAt)
 		}
-		if err := w.next(ctx, t.cfg.Clock, wake); err != nil {
+		if err := sig.next(ctx, t.cfg.Clock, wake); err != nil {
 			return nil, t.waitEnded(ctx, last, err)
 		}
-	}
-}
-
-// pace holds back a waiter far from the front before it looks again, so the changes meanwhile
-// are taken in one turn: with N waiters every handoff changes the view of all of them, and
-// deciding on each change costs the fleet N turns a handoff. The pause grows with the places
-// ahead of it beyond the slots (PacePerPlace each, at most MaxPace), so it has still looked
-// again before it can be next; the waiters next in line never pause. Only how soon a waiter
-// sees the queue move changes, never what it may take.
-func (t *Turnstile) pace(ctx context.Context, ahead int) error {
-	if ahead <= 0 {
-		return nil
-	}
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.cfg.Clock.After(min(MaxPace, time.Duration(ahead)*PacePerPlace)):
-		return nil
 	}
 }
 
@@ -259,41 +279,6 @@ func (t *Turnstile) pace(ctx context.Context, ahead int) error {
 // request's stage does.
 func (t *Turnstile) slotsOf(r Rollout, terms Terms) int {
 	return cmp.Or(r.Slots, terms.Slots, t.cfg.Slots)
-}
-
-// openSlots remembers since when each slot, as last written, has been seen open (free or
-// expired). A slot is keyed by its Lease's version too: one taken and freed again between two
-// looks is a new opening, not a long one.
-type openSlots map[string]time.Time
-
-// see notes the slots among the first limit open in view at now (beyond it none is anyone's to
-// take), and returns since when the longest-open one has been (zero if none is).
-func (o openSlots) see(view View, now time.Time, limit int) time.Time {
-	seen := map[string]bool{}
-	var oldest time.Time
-	for _, s := range view.Slots {
-		if s.Index >= limit || s.Held() && !s.Expired(now) {
-			continue
-		}
-		key := s.Name
-		if s.Lease != nil {
-			key += "@" + s.Lease.ResourceVersion
-		}
-		seen[key] = true
-		since, ok := o[key]
-		if !ok {
-			since, o[key] = now, now
-		}
-		if oldest.IsZero() || since.Before(oldest) {
-			oldest = since
-		}
-	}
-	for k := range o {
-		if !seen[k] {
-			delete(o, k)
-		}
-	}
-	return oldest
 }
 
 // acquiring is what one Acquire call carries from one turn of its loop to the next.
@@ -326,6 +311,21 @@ func (a *acquiring) current(view View, promise string) View {
 	return view
 }
 
+// input is what decide needs to judge the request's place on view at now.
+func (t *Turnstile) input(a *acquiring, view View, now time.Time, holders map[types.UID]HolderStatus, following bool) decideInput {
+	return decideInput{promise: t.cfg.Promise, view: view, me: a.req, target: a.opts.Target, slots: t.slotsOf(view.Rollout, a.opts.Terms), now: now,
+		holders: holders, following: following, expected: a.expected, grace: a.opts.Grace, calendar: a.opts.Calendar, waveSoak: a.opts.WaveSoak}
+}
+
+// order is the order label of the request's own ticket as last written here; keyed is false
+// until it has one for the target.
+func (a *acquiring) order() (key int64, keyed bool) {
+	if a.mine == nil || a.mine.UID != a.req.UID || a.mine.Version != a.opts.Target {
+		return 0, false
+	}
+	return orderKey(a.mine.Wave, a.mine.Arrival)
+}
+
 // turned is what one turn of the loop came to.
 type turned struct {
 	// took is the slot the request holds now; nil while it waits.
@@ -355,8 +355,7 @@ func (t *Turnstile) turn(ctx context.Context, a *acquiring, view View, now time.
 	}
 	view = a.current(view, t.cfg.Promise)
 	a.expected = arrived(a.expected, view, target)
-	d := decide(decideInput{promise: t.cfg.Promise, view: view, me: req, target: target, slots: t.slotsOf(view.Rollout, a.opts.Terms), now: now,
-		holders: holders, following: following, expected: a.expected, grace: a.opts.Grace, calendar: a.opts.Calendar, waveSoak: a.opts.WaveSoak})
+	d := decide(t.input(a, view, now, holders, following))
 	for _, s := range d.unmarked {
 		t.markWorkflowFailed(ctx, s, holders[s.HolderUID].WorkflowFailed)
 	}
@@ -408,52 +407,9 @@ func (t *Turnstile) turn(ctx context.Context, a *acquiring, view View, now time.
 	return out, nil
 }
 
-// PacePerPlace and MaxPace bound how long a waiter far from the front lets changes gather
-// before it looks again (see pace). 10 ms a place: a handoff is rarely faster than that, so a
-// waiter has looked again before the places between it and the front are gone.
-const (
-	PacePerPlace = 10 * time.Millisecond
-	MaxPace      = time.Second
-)
-
-// StallGrace is how long a slot may stand open before every waiter follows the requests ahead
-// of it: a freed slot is normally taken within milliseconds, so one still open after a second
-// may have dead tickets, or a dead holder, in front of it.
-const StallGrace = time.Second
-
 // ErrRequestGone is returned by Acquire when the request was deleted, or is being deleted,
 // while it waited: it has left the queue.
 var ErrRequestGone = errors.New("was deleted while it waited: it left the queue")
-
-// selfWatch is what the waiter knows of its own request.
-type selfWatch struct {
-	mu     sync.Mutex
-	status HolderStatus
-}
-
-func (s *selfWatch) gone() bool {
-	if s == nil {
-		return false
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.status.Gone || s.status.Deleting
-}
-
-// followSelf watches the waiting request itself; nil without a HolderWatcher.
-func (t *Turnstile) followSelf(ctx context.Context, req Request, changed func()) *selfWatch {
-	if t.cfg.Holders == nil || req.UID == "" {
-		return nil
-	}
-	s := &selfWatch{}
-	go t.cfg.Holders.Watch(ctx, req.GroupVersionResource, req.Namespace, req.Name, req.UID, func(st HolderStatus) {
-		s.mu.Lock()
-		s.status = st
-		s.mu.Unlock()
-		changed()
-	})
-	return s
-}
 
 // waitEnded is the error that ends a wait: the caller's budget ran out, or the watch failed for
 // good (Forbidden), which is no wait that ran out.

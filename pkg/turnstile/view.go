@@ -249,11 +249,16 @@ func rolloutFrom(l *coordinationv1.Lease) Rollout {
 // HeldBy is the slot a request holds (same identity and uid), if any.
 func (v View) HeldBy(r Request) (Slot, bool) {
 	for _, s := range v.Slots {
-		if s.Held() && s.Holder == r.Identity() && s.HolderUID == r.UID {
+		if s.heldBy(r) {
 			return s, true
 		}
 	}
 	return Slot{}, false
+}
+
+// heldBy reports whether r (same identity and uid) holds the slot.
+func (s Slot) heldBy(r Request) bool {
+	return s.Held() && s.Holder == r.Identity() && s.HolderUID == r.UID
 }
 
 // TicketOf is the ticket Lease that queues a request, if any (whatever its uid).

@@ -3,12 +3,16 @@ package turnstile
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
@@ -16,85 +20,33 @@ import (
 
 type leaseT = coordinationv1.Lease
 
-// leaseWatch keeps an up-to-date copy of one Promise's Leases: one list, then one watch.
-type leaseWatch struct {
-	store   cache.Store
+// signals is what wakes one waiter: news from any of the watches it runs (its Leases, the
+// holders, its own request), or a watch that failed for good.
+type signals struct {
 	changed chan struct{}
 	fatal   chan error
 }
 
-func (t *Turnstile) listOptions() metav1.ListOptions {
-	return metav1.ListOptions{LabelSelector: Selector(t.cfg.Promise).String()}
+func newSignals() *signals {
+	return &signals{changed: make(chan struct{}, 1), fatal: make(chan error, 1)}
 }
 
-// watch starts following the Promise's Leases and returns once it has listed them. It stops
-// when ctx ends. Errors that retrying cannot cure (Forbidden) end the wait with that error.
-func (t *Turnstile) watch(ctx context.Context) (*leaseWatch, error) {
-	sel := t.listOptions().LabelSelector
-	lw := &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
-			opts.LabelSelector = sel
-			// A consistent read, never the watch cache's "0": a pod's first view older than
-			// its own request's last take (a re-run of the workflow) would let it take a
-			// second slot.
-			opts.ResourceVersion, opts.ResourceVersionMatch = "", ""
-			return t.leases.List(ctx, opts)
-		},
-		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
-			opts.LabelSelector = sel
-			return t.leases.Watch(ctx, opts)
-		},
-	}
-	inf := cache.NewSharedIndexInformer(lw, &coordinationv1.Lease{}, 0, cache.Indexers{})
-	w := &leaseWatch{store: inf.GetStore(), changed: make(chan struct{}, 1), fatal: make(chan error, 1)}
-	poke := func(any) { w.poke() }
-	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    poke,
-		UpdateFunc: func(_, obj any) { w.poke() },
-		DeleteFunc: poke,
-	}); err != nil {
-		return nil, fmt.Errorf("watching leases in %s: %w", t.cfg.Namespace, err)
-	}
-	if err := inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
-		if apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) {
-			select {
-			case w.fatal <- fmt.Errorf("watching leases in %s: %w", t.cfg.Namespace, err):
-			default:
-			}
-		}
-	}); err != nil {
-		return nil, fmt.Errorf("watching leases in %s: %w", t.cfg.Namespace, err)
-	}
-	go inf.RunWithContext(ctx)
-	// The sync checker's channel closes when the first list is in: no polling for it.
+func (s *signals) poke() {
 	select {
-	case <-inf.HasSyncedChecker().Done():
-		return w, nil
-	case err := <-w.fatal:
-		return nil, err
-	case <-ctx.Done():
-		return nil, fmt.Errorf("listing leases in %s: %w", t.cfg.Namespace, context.Cause(ctx))
-	}
-}
-
-func (w *leaseWatch) poke() {
-	select {
-	case w.changed <- struct{}{}:
+	case s.changed <- struct{}{}:
 	default:
 	}
 }
 
-func (w *leaseWatch) leases() []*coordinationv1.Lease {
-	objs := w.store.List()
-	out := make([]*coordinationv1.Lease, 0, len(objs))
-	for _, o := range objs {
-		out = append(out, o.(*coordinationv1.Lease))
+func (s *signals) fail(err error) {
+	select {
+	case s.fatal <- err:
+	default:
 	}
-	return out
 }
 
-// next blocks until the Leases change, the clock reaches at, or ctx ends.
-func (w *leaseWatch) next(ctx context.Context, clk clock.WithTicker, at time.Time) error {
+// next blocks until something changes, the clock reaches at, or ctx ends.
+func (s *signals) next(ctx context.Context, clk clock.WithTicker, at time.Time) error {
 	var fire <-chan time.Time
 	if !at.IsZero() {
 		timer := clk.NewTimer(at.Sub(clk.Now()))
@@ -102,13 +54,163 @@ func (w *leaseWatch) next(ctx context.Context, clk clock.WithTicker, at time.Tim
 		fire = timer.C()
 	}
 	select {
-	case <-w.changed:
+	case <-s.changed:
 		return nil
 	case <-fire:
 		return nil
-	case err := <-w.fatal:
+	case err := <-s.fatal:
 		return err
 	case <-ctx.Done():
 		return context.Cause(ctx)
+	}
+}
+
+// leaseWatch keeps an up-to-date copy of the Leases some selections name: for each, one list,
+// then one watch.
+type leaseWatch struct {
+	stores []cache.Store
+	// stop ends the watches.
+	stop context.CancelFunc
+}
+
+func (t *Turnstile) listOptions() metav1.ListOptions {
+	return metav1.ListOptions{LabelSelector: Selector(t.cfg.Promise).String()}
+}
+
+// watch starts following the Leases that each of sels selects and returns once it has listed
+// them all, poking sig on every change. It stops when ctx ends. Errors that retrying cannot cure
+// (Forbidden) go to sig as fatal, and end the wait for the first lists.
+func (t *Turnstile) watch(ctx context.Context, sig *signals, sels ...metav1.ListOptions) (_ *leaseWatch, err error) {
+	ctx, stop := context.WithCancel(ctx)
+	defer func() {
+		if err != nil {
+			stop()
+		}
+	}()
+	w := &leaseWatch{stop: stop}
+	failed := make(chan error, 1)
+	var synced []<-chan struct{}
+	for _, sel := range sels {
+		inf, err := t.informer(ctx, sel, sig, failed)
+		if err != nil {
+			return nil, err
+		}
+		w.stores = append(w.stores, inf.GetStore())
+		synced = append(synced, inf.HasSyncedChecker().Done())
+	}
+	// The sync checkers' channels close when the first lists are in: no polling for them.
+	for _, done := range synced {
+		select {
+		case <-done:
+		case err := <-failed:
+			return nil, err
+		case <-ctx.Done():
+			return nil, fmt.Errorf("listing leases in %s: %w", t.cfg.Namespace, context.Cause(ctx))
+		}
+	}
+	return w, nil
+}
+
+// informer runs one list and watch of the Leases sel selects until ctx ends.
+func (t *Turnstile) informer(ctx context.Context, sel metav1.ListOptions, sig *signals, failed chan error) (cache.SharedIndexInformer, error) {
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			opts.LabelSelector, opts.FieldSelector = sel.LabelSelector, sel.FieldSelector
+			// A consistent read, never the watch cache's "0": a pod's first view older than
+			// its own request's last take (a re-run of the workflow) would let it take a
+			// second slot.
+			opts.ResourceVersion, opts.ResourceVersionMatch = "", ""
+			return t.leases.List(ctx, opts)
+		},
+		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+			opts.LabelSelector, opts.FieldSelector = sel.LabelSelector, sel.FieldSelector
+			return t.leases.Watch(ctx, opts)
+		},
+	}
+	inf := cache.NewSharedIndexInformer(lw, &coordinationv1.Lease{}, 0, cache.Indexers{})
+	poke := func(any) { sig.poke() }
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    poke,
+		UpdateFunc: func(_, obj any) { sig.poke() },
+		DeleteFunc: poke,
+	}); err != nil {
+		return nil, fmt.Errorf("watching leases in %s: %w", t.cfg.Namespace, err)
+	}
+	if err := inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
+		if apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) {
+			err = fmt.Errorf("watching leases in %s: %w", t.cfg.Namespace, err)
+			select {
+			case failed <- err:
+			default:
+			}
+			sig.fail(err)
+		}
+	}); err != nil {
+		return nil, fmt.Errorf("watching leases in %s: %w", t.cfg.Namespace, err)
+	}
+	go inf.RunWithContext(ctx)
+	return inf, nil
+}
+
+// leases are the Leases of every selection, each once.
+func (w *leaseWatch) leases() []*coordinationv1.Lease {
+	var out []*coordinationv1.Lease
+	seen := map[string]bool{}
+	for _, store := range w.stores {
+		for _, o := range store.List() {
+			l := o.(*coordinationv1.Lease)
+			if !seen[l.Name] {
+				seen[l.Name] = true
+				out = append(out, l)
+			}
+		}
+	}
+	return out
+}
+
+// watchSet is what a waiter watches: before it has a ticket (first), the slots, the rollout's
+// record, the hold and its own ticket, which is all its first turn needs (it re-enters a slot it
+// holds, or writes its ticket, whatever else is queued); with a ticket (keyed), those and the
+// tickets served no later than its own, which is all that decides whether it may take a slot
+// (those behind it never go first); a waiter of a wave beyond orderedWaves, every Lease of the
+// Promise. Tickets without an order label (of such a wave, or written before tickets had one)
+// are always watched: their place is not known until read.
+type watchSet struct {
+	first, keyed bool
+	key          int64
+	ticket       string
+}
+
+func (t *Turnstile) watchFor(a *acquiring) watchSet {
+	if a.mine == nil {
+		return watchSet{first: true, ticket: TicketName(t.cfg.Promise, a.req)}
+	}
+	key, keyed := a.order()
+	return watchSet{keyed: keyed, key: key}
+}
+
+// selections are the list options of ws's watches.
+func (t *Turnstile) selections(ws watchSet) []metav1.ListOptions {
+	role := func(op selection.Operator, roles ...string) labels.Requirement {
+		r, _ := labels.NewRequirement(LabelRole, op, roles)
+		return *r
+	}
+	records := metav1.ListOptions{LabelSelector: Selector(t.cfg.Promise).Add(role(selection.In, RoleSlot, RoleRollout, RoleHold)).String()}
+	switch {
+	case ws.first:
+		return []metav1.ListOptions{records, {LabelSelector: Selector(t.cfg.Promise).String(),
+			FieldSelector: fields.OneTermEqualSelector("metadata.name", ws.ticket).String()}}
+	case !ws.keyed:
+		return []metav1.ListOptions{t.listOptions()}
+	}
+	order := func(op selection.Operator, vals ...string) labels.Requirement {
+		r, _ := labels.NewRequirement(LabelOrder, op, vals)
+		return *r
+	}
+	ours, _ := labels.NewRequirement(LabelPromise, selection.Equals, []string{t.cfg.Promise})
+	tickets := labels.NewSelector().Add(*ours, role(selection.Equals, RoleTicket))
+	return []metav1.ListOptions{records,
+		{LabelSelector: tickets.Add(order(selection.LessThan, strconv.FormatInt(ws.key+1, 10))).String()},
+		{LabelSelector: tickets.Add(order(selection.DoesNotExist)).String()},
 	}
 }

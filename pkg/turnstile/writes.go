@@ -114,6 +114,14 @@ func (t *Turnstile) putTicket(ctx context.Context, req Request, target string, o
 	}
 	t.stamp(l, req, target, now)
 	t.own(l)
+	if l.Labels == nil {
+		l.Labels = t.labels(RoleTicket)
+	}
+	if key, ok := orderKey(req.Wave, l.Spec.AcquireTime.Time); ok {
+		l.Labels[LabelOrder] = strconv.FormatInt(key, 10)
+	} else {
+		delete(l.Labels, LabelOrder)
+	}
 	var err error
 	if exists {
 		l, err = t.leases.Update(ctx, l, metav1.UpdateOptions{})
@@ -187,11 +195,10 @@ func (a Attempt) String() string {
 // on the same read as the write it guards, so nothing that changed in between is overwritten.
 func (t *Turnstile) updateHeld(ctx context.Context, req Request, at Attempt, doing string, change func(Slot, *coordinationv1.Lease) error) (Slot, error) {
 	for {
-		view, err := t.Inspect(ctx)
+		s, ok, err := t.heldBy(ctx, req)
 		if err != nil {
 			return Slot{}, err
 		}
-		s, ok := view.HeldBy(req)
 		if !ok {
 			return Slot{}, fmt.Errorf("%s: %s %w", doing, req.Key(), ErrNotHeld)
 		}
@@ -212,6 +219,42 @@ func (t *Turnstile) updateHeld(ctx context.Context, req Request, at Attempt, doi
 		return slotFrom(t.cfg.Promise, s.Index, l), nil
 	}
 }
+
+// heldBy reads the slot req holds, if any. It reads the slots in force (the rollout record's
+// count, else the turnstile's, at most scannedSlots) one by one first: a read of one Lease goes
+// to etcd and takes about a millisecond, where a consistent list of the Promise's Leases carries
+// its whole queue and waits for the apiserver's watch cache to catch up (up to a tenth of a
+// second, on every release). The list finds a slot beyond them, held since a larger count was
+// in force, or says none is held.
+func (t *Turnstile) heldBy(ctx context.Context, req Request) (Slot, bool, error) {
+	n := t.cfg.Slots
+	if l, err := t.leases.Get(ctx, RolloutName(t.cfg.Promise), metav1.GetOptions{}); err == nil {
+		if recorded, _, err := termsFrom(l.Annotations); err == nil {
+			n = max(n, recorded)
+		}
+	}
+	for i := range min(n, scannedSlots) {
+		l, err := t.leases.Get(ctx, SlotName(t.cfg.Promise, i), metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return Slot{}, false, t.writeError("reading "+SlotName(t.cfg.Promise, i), err)
+		}
+		if s := slotFrom(t.cfg.Promise, i, l); s.heldBy(req) {
+			return s, true, nil
+		}
+	}
+	view, err := t.Inspect(ctx)
+	if err != nil {
+		return Slot{}, false, err
+	}
+	s, ok := view.HeldBy(req)
+	return s, ok, nil
+}
+
+// scannedSlots bounds the slots heldBy reads one by one before it lists them all.
+const scannedSlots = 16
 
 // Release frees the slot the request holds for the attempt, for the next waiter, and takes the
 // request out of the queue if a ticket of its was left there.

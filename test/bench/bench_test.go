@@ -4,7 +4,9 @@ package bench
 
 import (
 	"context"
+	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"sort"
@@ -17,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
 
 	"github.com/kratix-turnstile/turnstile/test/controlplane"
 )
@@ -28,6 +31,13 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// Thousands of waiters end their watches at once when a rollout ends: client-go logs each
+	// as an error. The figures are what the benchmarks print.
+	fs := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(fs)
+	_ = fs.Set("logtostderr", "false")
+	_ = fs.Set("stderrthreshold", "FATAL")
+	klog.SetOutput(io.Discard)
 	code := m.Run()
 	if cp != nil {
 		if err := cp.Stop(); err != nil {

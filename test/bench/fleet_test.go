@@ -96,6 +96,24 @@ type fleet struct {
 	// stage runs the last request's acquire as the real stage process.
 	stage    *stageWaiter
 	stageReq string
+	// queued counts the requests that have taken their place (a first report, or a slot);
+	// allQueued closes when every one has: the arrival burst is over.
+	queued    atomic.Int64
+	allQueued chan struct{}
+}
+
+// queue notes that a request has taken its place.
+func (f *fleet) queue() {
+	if f.queued.Add(1) == int64(f.n) {
+		close(f.allQueued)
+	}
+}
+
+// phase is one part of the rollout, from one reading of the apiserver's metrics to the next.
+type phase struct {
+	at     time.Time
+	grants int
+	m      metrics
 }
 
 func (f *fleet) run(b *testing.B) {
@@ -130,11 +148,8 @@ func (f *fleet) run(b *testing.B) {
 	}
 	defer stage.close()
 	f.stage = stage
-	before, err := scrapeAPIServer(ctx, f.leases)
-	if err != nil {
-		b.Fatal(err)
-	}
-	started := time.Now()
+	f.allQueued = make(chan struct{})
+	before := f.phase(ctx, b)
 	var wg sync.WaitGroup
 	for _, req := range reqs {
 		wg.Go(func() {
@@ -143,13 +158,30 @@ func (f *fleet) run(b *testing.B) {
 			}
 		})
 	}
-	wg.Wait()
-	took := time.Since(started)
-	after, err := scrapeAPIServer(ctx, f.leases)
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	var queued *phase
+	select {
+	case <-f.allQueued:
+		p := f.phase(ctx, b)
+		queued = &p
+	case <-done:
+	}
+	<-done
+	f.report(b, before, queued, f.phase(ctx, b))
+}
+
+// phase reads the metrics and the upgrades begun so far.
+func (f *fleet) phase(ctx context.Context, b *testing.B) phase {
+	at := time.Now()
+	f.mu.Lock()
+	grants := len(f.grants)
+	f.mu.Unlock()
+	m, err := scrapeAPIServer(ctx, f.leases)
 	if err != nil {
 		b.Fatal(err)
 	}
-	f.report(b, took, after.minus(before))
+	return phase{at: at, grants: grants, m: m}
 }
 
 // request is one request's passage: acquire's wait, then await's verdict and release.
@@ -159,8 +191,11 @@ func (f *fleet) request(ctx context.Context, req turnstile.Request) error {
 	if err != nil {
 		return err
 	}
+	var once sync.Once
+	queue := func() { once.Do(f.queue) }
 	for {
 		if req.Name == f.stageReq {
+			queue() // its own process: its place is taken as it starts
 			handedBack, err := f.stageAcquire(ctx, req)
 			if err != nil {
 				return err
@@ -172,7 +207,7 @@ func (f *fleet) request(ctx context.Context, req turnstile.Request) error {
 			f.record(&f.grants)
 			break
 		}
-		grant, err := f.acquire(ctx, ts, req)
+		grant, err := f.acquire(ctx, ts, req, queue)
 		var waiting *turnstile.WaitingError
 		if errors.As(err, &waiting) {
 			// Handed back: Kratix's status writer writes status.yaml, and runs it again later.
@@ -186,6 +221,7 @@ func (f *fleet) request(ctx context.Context, req turnstile.Request) error {
 		if err != nil {
 			return err
 		}
+		queue()
 		f.record(&f.grants)
 		// acquire's status.yaml, as Kratix's status writer merges it.
 		if err := f.publish(ctx, req, rollout.Status{Phase: rollout.PhaseUpgrading, Version: "v2", Slot: grant.Slot.Name, Since: time.Now()}); err != nil {
@@ -216,7 +252,7 @@ func (f *fleet) stageAcquire(ctx context.Context, req turnstile.Request) (handed
 }
 
 // acquire is one run of the acquire stage's wait: a pod alive while it waits.
-func (f *fleet) acquire(ctx context.Context, ts *turnstile.Turnstile, req turnstile.Request) (*turnstile.Grant, error) {
+func (f *fleet) acquire(ctx context.Context, ts *turnstile.Turnstile, req turnstile.Request, queued func()) (*turnstile.Grant, error) {
 	defer f.podRunning()()
 	if f.mode.wait > 0 {
 		var cancel context.CancelFunc
@@ -226,6 +262,7 @@ func (f *fleet) acquire(ctx context.Context, ts *turnstile.Turnstile, req turnst
 	var published *turnstile.Wait
 	var publishErr error
 	grant, err := ts.Acquire(ctx, req, turnstile.AcquireOptions{Target: "v2", OnWait: func(w turnstile.Wait) {
+		queued()
 		if published != nil && !w.Worth(*published) {
 			return
 		}
@@ -257,25 +294,26 @@ func (f *fleet) publish(ctx context.Context, req turnstile.Request, st rollout.S
 	return err
 }
 
-func (f *fleet) report(b *testing.B, took time.Duration, m metrics) {
+func (f *fleet) report(b *testing.B, before phase, queued *phase, after phase) {
 	f.mu.Lock()
 	grants, releases := slices.Clone(f.grants), slices.Clone(f.releases)
 	f.mu.Unlock()
 	slices.SortFunc(grants, func(a, b time.Time) int { return a.Compare(b) })
 	slices.SortFunc(releases, func(a, b time.Time) int { return a.Compare(b) })
 	// The k-th release frees the slot that the (k+slots)-th grant takes.
-	var handoffs []time.Duration
+	var handoffs, settled []time.Duration
 	for k := 0; k+f.slots < len(grants) && k < len(releases); k++ {
-		handoffs = append(handoffs, max(0, grants[k+f.slots].Sub(releases[k])))
+		h := max(0, grants[k+f.slots].Sub(releases[k]))
+		handoffs = append(handoffs, h)
+		if queued != nil && !releases[k].Before(queued.at) {
+			settled = append(settled, h)
+		}
 	}
-	var p50, p99 time.Duration
-	if len(handoffs) > 0 {
-		p50, p99 = quantile(handoffs, 0.5), quantile(handoffs, 0.99)
-	}
-	n := float64(f.n)
+	m, took, n := after.m.minus(before.m), after.at.Sub(before.at), float64(f.n)
 	leaseWrites := m.requests("POST", "leases", "") + m.requests("PUT", "leases", "") + m.requests("DELETE", "leases", "")
 	statusWrites := m.requests("PATCH", "databases", "status")
 	perSec := n / took.Seconds()
+	p50, p99 := quantiles(handoffs)
 	b.ReportMetric(perSec, "requests/s")
 	b.ReportMetric(leaseWrites/n, "lease-writes/upgrade")
 	b.ReportMetric(statusWrites/n, "status-writes/request")
@@ -283,11 +321,30 @@ func (f *fleet) report(b *testing.B, took time.Duration, m metrics) {
 		b.ReportMetric(ms(p50), "handoff-p50-ms")
 		b.ReportMetric(ms(p99), "handoff-p99-ms")
 	}
-	fmt.Printf("fleet n=%d slots=%d %s: %s, %.1f requests/s; handoff p50 %.1f ms, p99 %.1f ms; per upgrade %.1f Lease writes, %.1f status writes; "+
-		"watch events %.0f (%.0f per upgrade); waiting pods alive at most %d, %d acquire runs\n",
-		f.n, f.slots, f.mode.name, took.Round(100*time.Millisecond), perSec, ms(p50), ms(p99),
-		leaseWrites/n, statusWrites/n, m.watchEvents(), m.watchEvents()/n, f.peak.Load(), f.runs.Load())
+	fmt.Printf("fleet n=%d slots=%d %s: %s, %.1f requests/s; handoff p50 %.1f ms, p99 %.1f ms; per upgrade %.1f Lease writes, %.1f status writes, "+
+		"%.0f watch events (%.0f of Leases, %.0f of requests); waiting pods alive at most %d, %d acquire runs\n",
+		f.n, f.slots, f.mode.name, took.Round(100*time.Millisecond), perSec, ms(p50), ms(p99), leaseWrites/n, statusWrites/n,
+		m.watchEvents("")/n, m.watchEvents("leases")/n, m.watchEvents("databases")/n, f.peak.Load(), f.runs.Load())
+	if queued != nil && after.grants > queued.grants {
+		// Once every request has its place, what an upgrade costs is the queue's steady state:
+		// the arrival burst (each ticket created while the others watch) is behind.
+		rest := after.m.minus(queued.m)
+		upgrades := float64(after.grants - queued.grants)
+		s50, s99 := quantiles(settled)
+		fmt.Printf("  after the arrival burst (all queued at %s, %d upgrades begun): %.1f requests/s; handoff p50 %.1f ms, p99 %.1f ms; "+
+			"per upgrade %.0f watch events of Leases, %.0f of requests\n",
+			queued.at.Sub(before.at).Round(100*time.Millisecond), queued.grants, upgrades/after.at.Sub(queued.at).Seconds(),
+			ms(s50), ms(s99), rest.watchEvents("leases")/upgrades, rest.watchEvents("databases")/upgrades)
+	}
 	fmt.Printf("  one waiting stage process (the real acquire, last to arrive): peak RSS %.1f MB, CPU %s\n",
 		float64(f.stage.peakRSS.Load())/1024, f.stage.cpu.Round(time.Millisecond))
 	fmt.Printf("  apiserver requests: %s\n", m.summary())
+}
+
+// quantiles are the median and 99th percentile of samples, zero if there are none.
+func quantiles(samples []time.Duration) (p50, p99 time.Duration) {
+	if len(samples) == 0 {
+		return 0, 0
+	}
+	return quantile(samples, 0.5), quantile(samples, 0.99)
 }

@@ -65,11 +65,11 @@ func (m metrics) requests(verb, resource, subresource string) float64 {
 	return n
 }
 
-// watchEvents counts the watch events sent about Leases and requests.
-func (m metrics) watchEvents() float64 {
+// watchEvents counts the watch events sent about a resource ("" for every resource).
+func (m metrics) watchEvents(resource string) float64 {
 	var n float64
 	for _, s := range m {
-		if s.name == "apiserver_watch_events_total" {
+		if s.name == "apiserver_watch_events_total" && (resource == "" || s.labels["resource"] == resource) {
 			n += s.value
 		}
 	}

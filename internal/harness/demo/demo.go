@@ -32,7 +32,13 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	logs := fs.String("logs", "", "keep the platform's logs (Kratix, pods, sync, agent) in this directory")
 	version := fs.String("kratix", string(kratix.Current), fmt.Sprintf("the Kratix to run: %q (workflow-control: waiting requests hand back with retryAfter) or %q (the 2025 one: waiting stages block)", kratix.Current, kratix.Pinned))
+	fleet := fs.Int("fleet", 0, "instead of the story: measure Turnstile's share of a rollout of this many healthy requests (make bench runs 50)")
+	fleetSlots := fs.Int("fleet-slots", 1, "with --fleet: how many requests upgrade at once")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *fleet < 0 || *fleetSlots < 1 {
+		fmt.Fprintf(stderr, "turnstile-demo: --fleet must be 0 or more and --fleet-slots 1 or more, got %d and %d\n", *fleet, *fleetSlots)
 		return 2
 	}
 	kv, err := kratix.ParseVersion(*version)
@@ -46,7 +52,11 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	started := time.Now()
 	d := &demo{out: stdout, errOut: stderr, logs: *logs, kratix: kv}
-	err = d.run(ctx)
+	if *fleet > 0 {
+		err = d.fleet(ctx, *fleet, *fleetSlots)
+	} else {
+		err = d.run(ctx)
+	}
 	if d.h != nil {
 		say(stdout, "Stopping the platform")
 		d.h.Stop()
@@ -71,19 +81,26 @@ type demo struct {
 	dashboard   string
 }
 
-func (d *demo) run(ctx context.Context) error {
+// start starts the platform and the dashboard.
+func (d *demo) start(ctx context.Context) error {
 	say(d.out, "Starting a Kratix platform on this machine: etcd, kube-apiserver, kube-controller-manager, kratix-manager ("+d.kratix.Describe()+"), and a Destination (no Docker)")
 	var err error
 	if d.h, err = harness.Start(ctx, harness.Options{Progress: d.out, Dir: d.logs, Kratix: d.kratix}); err != nil {
 		return err
 	}
-	h := d.h
-
 	// The dashboard, as `kubectl turnstile dashboard` serves it: the port Argo Rollouts' uses.
-	if d.dashboard, err = h.Observe(ctx, "127.0.0.1:3100"); err != nil {
+	if d.dashboard, err = d.h.Observe(ctx, "127.0.0.1:3100"); err != nil {
 		return err
 	}
 	fmt.Fprintf(d.out, "watch the rollout live in a browser: %s (Prometheus metrics at %smetrics)\n", d.dashboard, d.dashboard)
+	return nil
+}
+
+func (d *demo) run(ctx context.Context) error {
+	if err := d.start(ctx); err != nil {
+		return err
+	}
+	h := d.h
 
 	say(d.out, "Publishing the webapp Promise at v1, with five requests: first installs go straight through")
 	if err := h.ApplyPromise(ctx, "v1"); err != nil {

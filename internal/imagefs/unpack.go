@@ -1,4 +1,6 @@
-package image
+// Package imagefs unpacks an image's filesystem, for running its entrypoint chrooted: the local
+// platform's pod runner does, and the image tests, to run the shipped image rather than its binary.
+package imagefs
 
 import (
 	"archive/tar"
