@@ -130,10 +130,10 @@ func (h *Harness) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := h.During("starting the platform and the Destination", func() error { return h.startClusters(kratixCRDs) }); err != nil {
+	if err := h.during("starting the platform and the Destination", func() error { return h.startClusters(kratixCRDs) }); err != nil {
 		return err
 	}
-	if err := h.During("starting kratix-manager", func() error { return h.startKratix(ctx, kratixDir) }); err != nil {
+	if err := h.during("starting kratix-manager", func() error { return h.startKratix(ctx, kratixDir) }); err != nil {
 		return err
 	}
 	h.Runner = &podrunner.Runner{Client: h.Client, APIServer: h.Platform.Host(), CA: h.Platform.ServingCA(),
@@ -159,7 +159,7 @@ func (h *Harness) start(ctx context.Context) error {
 // kratixDir has Kratix's pipeline adapter.
 func (h *Harness) build(ctx context.Context, kratixDir, cacheDir string) (map[string]podrunner.Image, string, error) {
 	started := time.Now()
-	images, err := buildImages(ctx, h.module, kratixDir, filepath.Join(h.Dir, "images"), cacheDir, h.ImageRepo, h.ImageTag, h.During, h.step)
+	images, err := buildImages(ctx, h.module, kratixDir, filepath.Join(h.Dir, "images"), cacheDir, h.ImageRepo, h.ImageTag, h.during, h.step)
 	if err != nil {
 		return nil, "", err
 	}
@@ -168,7 +168,7 @@ func (h *Harness) build(ctx context.Context, kratixDir, cacheDir string) (map[st
 		return nil, "", err
 	}
 	var agent string
-	if err := h.During("building turnstile-agent", func() (err error) {
+	if err := h.during("building turnstile-agent", func() (err error) {
 		agent, err = testbin.Build(bin, "github.com/kratix-turnstile/turnstile/cmd/turnstile-agent")
 		return err
 	}); err != nil {
@@ -315,8 +315,8 @@ func (h *Harness) step(format string, args ...any) {
 // staring at a silent screen.
 const stillEvery = 5 * time.Second
 
-// During runs fn, saying what it does first and then every stillEvery until it returns.
-func (h *Harness) During(what string, fn func() error) error {
+// during runs fn, saying what it does first and then every stillEvery until it returns.
+func (h *Harness) during(what string, fn func() error) error {
 	h.step("%s", what)
 	done := make(chan struct{})
 	started := time.Now()

@@ -57,7 +57,8 @@ type decision struct {
 type Wait struct {
 	// Position counts the requests that will be served before this one.
 	Position int
-	// Queue is how many requests are waiting, this one included.
+	// Queue is how many requests are waiting as far as the waiter watches, this one included:
+	// near the front it watches only those ahead of it.
 	Queue int
 	// Holders are the slots in use, with their holders.
 	Holders []Slot

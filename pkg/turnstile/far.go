@@ -2,6 +2,7 @@ package turnstile
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -14,24 +15,25 @@ import (
 	"k8s.io/client-go/tools/cache"
 )
 
-// A waiter far back in the queue follows three Leases, not all of them: with every waiter
-// watching every Lease, each of an upgrade's four writes reaches every waiter, which costs the
-// apiserver O(N) events an upgrade and O(N²) a rollout. Far back, nothing but the queue moving
-// (or the rollout's controls) can change what a waiter may do, and the queue moves in order: a
-// ticket ahead leaves when its request takes a slot. So the waiter follows one ticket ahead of
-// it, the marker, halfway to the front, and looks at everything again once the marker is gone
-// and it may be near, when the rollout's record or the platform's hold changes, when the
-// marker's request stops renewing it, and once a lease (its status then learns of a failed
-// upgrade that stopped the rollout). It renews its own ticket in place. It never takes a slot
-// while far: it takes only on a full view, as every waiter does, so the order and the count are
-// what they were; only how soon a waiter far back sees the queue move changes.
+// A waiter far back in the queue follows three Leases and a request, not the queue ahead of it:
+// with every waiter watching the queue, each of an upgrade's writes reaches every waiter, which
+// costs the apiserver O(N) events an upgrade and O(N²) a rollout. Far back, nothing but the
+// queue moving (or the rollout's controls) can change what a waiter may do, and the queue moves
+// in order: a ticket ahead leaves when its request takes a slot. So the waiter follows one
+// ticket ahead of it, the marker, halfway to the front, and its request; it judges a pause or
+// a hold on its last view; and it watches the queue ahead again once the marker is gone and it
+// may be near, when the marker's request stops renewing it, on an abort, and after a lease (its
+// status then learns of a failed upgrade that stopped the rollout). It renews its own ticket in
+// place. It never takes a slot while far: it takes only on what decide makes of the queue ahead,
+// as every waiter does, so the order and the count are what they were; only how soon a waiter
+// far back hears of the queue moving changes.
 
 // NearPlaces is how many places beyond the slots (and at least as many as there are slots) a
-// waiter follows every Lease of its Promise from: a waiter coming near lists them all, which it
-// has those handoffs' time to do before it can be next.
+// waiter watches the queue ahead of it from: a waiter coming near lists it, which it has those
+// handoffs' time to do before it can be next.
 const NearPlaces = 8
 
-// nearZone is how many places from the front a waiter follows every Lease with n slots.
+// nearZone is how many places from the front a waiter watches the queue ahead of it with n slots.
 func nearZone(n int) int { return n + max(n, NearPlaces) }
 
 // marker picks, among the ahead tickets in front of a waiter, the one to follow: the one whose
@@ -61,8 +63,9 @@ type farWait struct {
 	ahead []Ticket
 	// near is how many places from the front it looks at everything again.
 	near int
-	// controls is the rollout record's and the hold's versions as last seen.
-	controls string
+	// controls is the rollout record's and the hold's versions as last seen; terms what of
+	// the record moves places (judged on the last view, a change of them is not).
+	controls, terms string
 	// last is the place it last reported.
 	last Wait
 	// refresh is when it looks at everything again regardless: when what blocks it lifts (a
@@ -85,8 +88,13 @@ type farWait struct {
 
 func controlsOf(v View) string { return v.Rollout.resourceVersion() + "/" + v.Hold.rv }
 
-// far waits while the waiter is far from the front, and returns nil when it should look at
-// every Lease again.
+// termsOf is what of a rollout record changes the waiters' places or the slots they take from.
+func termsOf(r Rollout) string {
+	return fmt.Sprint(r.Target, r.Started, r.Slots, r.WaveSlots, r.TermsErr, r.AbortedVersion)
+}
+
+// far waits while the waiter is far from the front, and returns nil when it should watch the
+// queue ahead of it again.
 func (t *Turnstile) far(ctx context.Context, sig *signals, f farWait) error {
 	role, err := labels.NewRequirement(LabelRole, selection.In, []string{RoleRollout, RoleHold})
 	if err != nil {
@@ -140,10 +148,10 @@ func (t *Turnstile) followMarker(ctx context.Context, sig *signals, controls *le
 		}
 		if cv := NewView(t.cfg.Promise, 0, controls.leases()); controlsOf(cv) != f.controls {
 			f.controls = controlsOf(cv)
-			judged := f.judge(cv, now)
-			if judged.Aborted {
-				return false, nil // its retries are spaced out: the stage decides that on a full view
+			if termsOf(cv.Rollout) != f.terms {
+				return false, nil // a new rollout, count or abort: the places move
 			}
+			judged := f.judge(cv, now)
 			if judged.Blocked != f.last.Blocked || judged.Reason != f.last.Reason {
 				f.last.Blocked, f.last.Reason, f.last.Until = judged.Blocked, judged.Reason, judged.Until
 				f.report(f.last)
@@ -177,7 +185,10 @@ func (t *Turnstile) followMarker(ctx context.Context, sig *signals, controls *le
 // not zero), may follow only a marker, and how. Not while it still expects an earlier wave's
 // request to arrive: one that went through while it was far would leave no trace to see it by.
 func (t *Turnstile) farFrom(ctx context.Context, view View, a *acquiring, now time.Time, n int, recheck time.Time, last Wait) (farWait, bool) {
-	if len(a.expected) > 0 || a.mine == nil || a.mine.Version != a.opts.Target || a.mine.UID != a.req.UID {
+	// As decide: past the grace it waits for them no longer.
+	started := view.Rollout.Started
+	expecting := len(a.expected) > 0 && a.opts.Grace > 0 && !started.IsZero() && now.Before(started.Add(a.opts.Grace))
+	if expecting || a.mine == nil || a.mine.Version != a.opts.Target || a.mine.UID != a.req.UID {
 		return farWait{}, false
 	}
 	near := nearZone(n)
@@ -185,7 +196,7 @@ func (t *Turnstile) farFrom(ctx context.Context, view View, a *acquiring, now ti
 	if _, ok := marker(len(in), near); !ok {
 		return farWait{}, false
 	}
-	f := farWait{ahead: in, near: near, controls: controlsOf(view), last: last, refresh: now.Add(t.cfg.LeaseDuration),
+	f := farWait{ahead: in, near: near, controls: controlsOf(view), terms: termsOf(view.Rollout), last: last, refresh: now.Add(t.cfg.LeaseDuration),
 		renewAt: a.mine.RenewTime.Add(t.cfg.LeaseDuration / 3), gvr: a.req.GroupVersionResource}
 	if last.Blocked && !recheck.IsZero() {
 		f.refresh = earliest(f.refresh, recheck)
@@ -232,8 +243,8 @@ const (
 	MaxPace      = time.Second
 )
 
-// StallGrace is how long a slot may stand open before every waiter follows the requests ahead
-// of it: a freed slot is normally taken within milliseconds, so one still open after a second
+// StallGrace is how long a slot may stand open before every waiter near the front follows the
+// requests ahead of it: a freed slot is normally taken within milliseconds, so one still open after a second
 // may have dead tickets, or a dead holder, in front of it.
 const StallGrace = time.Second
 

@@ -99,12 +99,15 @@ func TestFarFrom(t *testing.T) {
 	}
 	mine := ticketFrom(ticketLease(me, t0, t0))
 	mine.Version = "v2"
-	view := NewView("db", 1, append(leases, ticketLease(me, t0, t0)))
+	// The rollout started a minute ago.
+	record := lease(RolloutName("db"), RoleRollout, nil, t0, t0, map[string]string{AnnotationStarted: t0.Add(-time.Minute).Format(time.RFC3339)})
+	view := NewView("db", 1, append(leases, ticketLease(me, t0, t0), record))
 	window := t0.Add(10 * time.Minute) // when what blocks it lifts
 	for _, tc := range []struct {
 		name     string
 		mine     *Ticket
 		expected []Expected
+		grace    time.Duration
 		n        int
 		blocked  bool
 		far      bool
@@ -113,11 +116,13 @@ func TestFarFrom(t *testing.T) {
 		{name: "twelve ahead of one slot", mine: &mine, n: 1, far: true, refresh: t0.Add(15 * time.Minute)},
 		{name: "blocked until a window opens", mine: &mine, n: 1, blocked: true, far: true, refresh: window},
 		{name: "twelve ahead of ten slots: near", mine: &mine, n: 10},
-		{name: "an earlier wave expected", mine: &mine, n: 1, expected: []Expected{{Request: "default/canary", Wave: 0}}},
+		{name: "an earlier wave expected", mine: &mine, n: 1, expected: []Expected{{Request: "default/canary", Wave: 0}}, grace: 5 * time.Minute},
+		{name: "an earlier wave expected past the grace", mine: &mine, n: 1, expected: []Expected{{Request: "default/canary", Wave: 0}},
+			grace: 30 * time.Second, far: true, refresh: t0.Add(15 * time.Minute)},
 		{name: "no ticket written yet", n: 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			a := &acquiring{req: me, opts: AcquireOptions{Target: "v2"}, mine: tc.mine, expected: tc.expected}
+			a := &acquiring{req: me, opts: AcquireOptions{Target: "v2", Grace: tc.grace}, mine: tc.mine, expected: tc.expected}
 			f, ok := ts.farFrom(context.Background(), view, a, t0, tc.n, window, Wait{Position: 12, Blocked: tc.blocked})
 			if ok != tc.far {
 				t.Fatalf("far = %v, want %v", ok, tc.far)

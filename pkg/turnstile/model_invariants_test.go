@@ -300,14 +300,17 @@ func (m *mModel) onTake(r *mReq, p *mProc, reentered bool, prev, ticket *coordin
 // written.
 func (m *mModel) checkOrder(r *mReq, p *mProc) {
 	in := p.last
+	// The tickets are the store's at the view's revision, not the view's: a waiter watches only
+	// what its selections name, and a ticket ahead they hid would be a defect, not watch lag.
+	full := m.store.viewAt(in.rev)
 	aborted := in.view.Rollout.AbortedVersion
 	ahead, mistagged := 0, 0
-	for _, t := range in.view.Tickets {
+	for _, t := range full.Tickets {
 		o := m.byUID(t.UID)
 		if o == nil || o == r || o.req.Wave >= r.req.Wave || !t.Live(in.now) {
 			continue
 		}
-		if _, holds := in.view.HeldBy(o.req); holds {
+		if _, holds := full.HeldBy(o.req); holds {
 			continue
 		}
 		if wants := m.waitsFor(o); wants != "" && wants != aborted {
@@ -347,7 +350,7 @@ func (m *mModel) checkOrder(r *mReq, p *mProc) {
 		if wants := m.waitsFor(o); t.UID != o.req.UID || !t.Live(in.now) || wants == "" || wants == aborted {
 			continue
 		}
-		if vt, ok := in.view.TicketOf(mPromise, o.req); ok && vt.UID == o.req.UID && vt.Live(in.now) {
+		if vt, ok := full.TicketOf(mPromise, o.req); ok && vt.UID == o.req.UID && vt.Live(in.now) {
 			continue
 		}
 		rev, _ := strconv.Atoi(l.ResourceVersion)

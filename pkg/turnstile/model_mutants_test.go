@@ -21,11 +21,13 @@ var mFlagMutant = flag.String("model.mutant", "", "TestModel: put a fixed defect
 
 var mMutants = map[string]string{
 	"unknown-failed-holder": "decide as if the holders were not followed: an expired slot whose holder has not been " +
-		"heard from yet is free, even if the holder's workflow failed",
+		"heard from is free, even if the holder's workflow failed",
 	"aborted-version-ticket": "keep the request's ticket as the watch shows it, still naming another (an aborted) " +
 		"version, until its renewal L/3 later",
 	"wave-cap-own-wave": "apply --wave-slots to the waiter's own wave only: a later wave starts beside a capped " +
 		"earlier one still upgrading",
+	"first-look-take": "decide a take on a first look, which shows no ticket but the waiter's own: a re-run whose " +
+		"ticket is still queued passes everyone ahead of it",
 }
 
 // mutate is the mutant's change to a turn's view, and whether the holders are followed; skip

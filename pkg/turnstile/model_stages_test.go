@@ -97,13 +97,17 @@ func (m *mModel) stepAcquire(r *mReq, p *mProc) {
 		}
 	}
 	holders := m.holderStatuses(view, r, p)
+	if m.mutant == "unknown-failed-holder" {
+		holders = nil // not followed: nothing heard of them
+	}
 	// What the invariants need of the store before the turn: the slots as the take found them,
 	// and the request's ticket (a take deletes it in the same turn).
 	before, lost, ticket := m.store.head(), m.store.lost, m.store.lease(r.ticket)
 	for i := range m.prev {
 		m.prev[i] = m.store.lease(SlotName(mPromise, i))
 	}
-	tr, err := p.t.turn(mCtx, p.acq, view, now, holders, following)
+	first := watching.first && m.mutant != "first-look-take"
+	tr, err := p.t.turn(mCtx, p.acq, view, now, holders, following, first)
 	if a := p.acq; a.record != nil && a.record.Target == p.target && view.Rollout.predates(*a.record, a.staleRV) {
 		view.Rollout = *a.record // the record turn decided on, in place of the watch's older one
 	}

@@ -201,10 +201,11 @@ func (t *Turnstile) Acquire(ctx context.Context, req Request, opts AcquireOption
 		}
 		// Only the waiters a freed slot would go to follow the holders and the tickets ahead
 		// (to reclaim a slot whose holder is gone, to step past a ticket whose request is), and
-		// everyone once a slot has stood open and untaken for StallGrace, which is when tickets
-		// ahead may be dead. Following from further back would cost every waiter watches per
-		// handoff. The others still decide as followers, so an expired slot whose holder they
-		// have not heard from is never free to them.
+		// every waiter near the front once a slot has stood open and untaken for StallGrace, which
+		// is when tickets ahead may be dead (far back, a waiter follows its marker's request
+		// instead). Following from further back would cost every waiter watches per handoff.
+		// The others still decide as followers, so an expired slot whose holder they have not
+		// heard from is never free to them.
 		var stalledAt time.Time // when a slot open now will have stood open for StallGrace
 		if since := open.see(view, now, limit); !since.IsZero() {
 			stalledAt = since.Add(StallGrace)
@@ -215,7 +216,7 @@ func (t *Turnstile) Acquire(ctx context.Context, req Request, opts AcquireOption
 		} else {
 			holders.follow(nil, nil, req)
 		}
-		tr, err := t.turn(ctx, a, view, now, holders.statuses(), t.cfg.Holders != nil)
+		tr, err := t.turn(ctx, a, view, now, holders.statuses(), t.cfg.Holders != nil, watching.first)
 		switch {
 		case err != nil:
 			return nil, err
@@ -341,9 +342,10 @@ type turned struct {
 }
 
 // turn is one turn of Acquire's loop: decide on the view, at now, with what is known of the
-// holders, and make the one write that the decision calls for. A lost race is no error: the
-// watch brings the winner's write, and the next turn decides again.
-func (t *Turnstile) turn(ctx context.Context, a *acquiring, view View, now time.Time, holders map[types.UID]HolderStatus, following bool) (turned, error) {
+// holders (following: as they are followed), and make the one write that the decision calls
+// for; first says the view is a first look, with no ticket but the request's own. A lost race
+// is no error: the watch brings the winner's write, and the next turn decides again.
+func (t *Turnstile) turn(ctx context.Context, a *acquiring, view View, now time.Time, holders map[types.UID]HolderStatus, following, first bool) (turned, error) {
 	req, target := a.req, a.opts.Target
 	// A record from before slots were recorded (none, and none unreadable) gets them too.
 	if a.record == nil && (view.Rollout.Target != target || view.Rollout.Slots == 0 && view.Rollout.TermsErr == nil) {
@@ -364,19 +366,12 @@ func (t *Turnstile) turn(ctx context.Context, a *acquiring, view View, now time.
 		a.mine = &stale
 	}
 	out := turned{wait: d.wait, recheck: d.recheck, limit: d.limit}
+	// A ticket still naming another version (an aborted one, say) or wave is rewritten at once:
+	// others judge its place by what it names.
+	rewrite := a.mine == nil || a.mine.Version != target || a.mine.Wave != req.Wave
+	due := rewrite || !a.mine.RenewTime.Add(t.cfg.LeaseDuration/3).After(now)
 	switch {
-	case d.action == actTake && (a.mine == nil || a.mine.Version != target):
-		// Queue first, even with the slot free: the ticket fixes this request's arrival for
-		// everyone else, so the order of a burst of arrivals is theirs, not the race's.
-		tk, err := t.putTicket(ctx, req, target, stale, hadStale, now)
-		if err != nil {
-			return turned{}, err
-		}
-		if tk != nil {
-			a.mine, out.again = tk, true
-		}
-		// Else someone else wrote the ticket first: the watch brings it.
-	case d.action == actTake || d.action == actReenter:
+	case d.action == actReenter || d.action == actTake && !rewrite && !first:
 		slot, err := t.take(ctx, d.slot, req, target, a.opts.Baseline, now, d.action == actReenter)
 		if isLostRace(err) {
 			return out, nil
@@ -393,9 +388,23 @@ func (t *Turnstile) turn(ctx context.Context, a *acquiring, view View, now time.
 			cancel()
 		}
 		out.took, out.reentered = &slot, d.action == actReenter
-	case a.mine == nil || a.mine.Version != target || !a.mine.RenewTime.Add(t.cfg.LeaseDuration/3).After(now):
-		// A ticket still naming another version (an aborted one, say) is rewritten at once:
-		// others judge its place by the version it names.
+	case d.action == actTake || first:
+		// Queue first, even with the slot free: the ticket fixes this request's arrival for
+		// everyone else, so the order of a burst of arrivals is theirs, not the race's. A first
+		// look shows no other ticket, so on it only a re-entry is decided: a take or a place is
+		// decided again on the queue ahead of the ticket.
+		out.again = !due
+		if due {
+			tk, err := t.putTicket(ctx, req, target, stale, hadStale, now)
+			if err != nil {
+				return turned{}, err
+			}
+			if tk != nil {
+				a.mine, out.again = tk, true
+			}
+			// Else someone else wrote the ticket first: the watch brings it.
+		}
+	case due:
 		tk, err := t.putTicket(ctx, req, target, stale, hadStale, now)
 		if err != nil {
 			return turned{}, err

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/kratix-turnstile/turnstile/internal/harness"
 	"github.com/kratix-turnstile/turnstile/test/scrape"
 )
@@ -55,13 +57,35 @@ func (d *demo) fleet(ctx context.Context, n, slots int) error {
 
 // waitAll waits for every request to be Upgraded to version, saying how many are every 5 s.
 func (d *demo) waitAll(ctx context.Context, version string, names []string) error {
-	timeout := time.Duration(len(names)) * time.Minute
-	return d.h.During(fmt.Sprintf("waiting for %d requests at %s", len(names), version), func() error {
-		if err := d.h.WaitForRequests(ctx, timeout, harness.AtPhase(version, "Upgraded"), names...); err != nil {
-			return fmt.Errorf("waiting for the requests at %s: %w", version, err)
+	started, done := time.Now(), harness.AtPhase(version, "Upgraded")
+	deadline := started.Add(time.Duration(len(names)) * time.Minute)
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	for {
+		list, err := d.h.Dynamic.Resource(harness.WebApps).Namespace("default").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return fmt.Errorf("listing the requests: %w", err)
 		}
-		return nil
-	})
+		upgraded := 0
+		for i := range list.Items {
+			if strings.HasPrefix(list.Items[i].GetName(), "fleet-") && done(&list.Items[i]) {
+				upgraded++
+			}
+		}
+		if upgraded == len(names) {
+			fmt.Fprintf(d.out, "all %d requests Upgraded to %s in %s\n", upgraded, version, time.Since(started).Round(time.Second))
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("waiting for the requests at %s: %d of %d Upgraded after %s", version, upgraded, len(names), time.Since(started).Round(time.Second))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+			fmt.Fprintf(d.out, "%d of %d requests Upgraded to %s (%s)\n", upgraded, len(names), version, time.Since(started).Round(time.Second))
+		}
+	}
 }
 
 // share prints the rollout's time and Turnstile's share of it, from the dashboard's metrics.
