@@ -38,7 +38,7 @@ KRATIX ?= current
 
 .PHONY: demo
 demo: control-plane ## Run the local progressive-rollout demo: real Kratix on this machine, no Docker (root). KRATIX=pinned: the 2025 Kratix.
-	$(GO) build -o bin/turnstile-demo ./cmd/turnstile-demo
+	@hack/ticking.sh demo "building bin/turnstile-demo" $(GO) build -o bin/turnstile-demo ./cmd/turnstile-demo
 	bin/turnstile-demo --kratix $(KRATIX)
 
 # go test stops a package after 10 minutes by default. On a cold, loaded 2-core machine the
@@ -57,7 +57,8 @@ test: control-plane test-images ## Run unit, integration and end-to-end tests ag
 .PHONY: test-images
 test-images:
 	@echo "test-images: building every image for linux/amd64 and linux/arm64 once, for the tests (minutes on a cold cache)"
-	@$(GO) run ./cmd/turnstile-image --version v0.0.0-test --out $(TEST_IMAGES_OUT) --archive-platform "" >/dev/null
+	@CGO_ENABLED=0 hack/ticking.sh test-images "building bin/turnstile-image" $(GO) build -trimpath -o bin/turnstile-image ./cmd/turnstile-image
+	@bin/turnstile-image --version v0.0.0-test --out $(TEST_IMAGES_OUT) --archive-platform "" >/dev/null
 	@echo "test-images: done"
 
 .PHONY: test-busy
@@ -72,7 +73,8 @@ FLEET ?= 50
 bench: control-plane ## Run the benchmarks and print their figures (asserts nothing about time), then the fleet run on real Kratix (FLEET=0 skips it).
 	$(GO) test -count=1 -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) ./...
 	@if [ "$(FLEET)" != 0 ]; then \
-		$(GO) build -o bin/turnstile-demo ./cmd/turnstile-demo && bin/turnstile-demo --kratix $(KRATIX) --fleet $(FLEET); fi
+		hack/ticking.sh bench "building bin/turnstile-demo" $(GO) build -o bin/turnstile-demo ./cmd/turnstile-demo && \
+		bin/turnstile-demo --kratix $(KRATIX) --fleet $(FLEET); fi
 
 ##@ Images and kind (kind targets need docker, kind and kubectl; CI cannot run them)
 
@@ -115,7 +117,7 @@ lint: ## Check formatting, go vet, and golangci-lint when it installs from the G
 	else echo "golangci-lint $(GOLANGCI_LINT_VERSION) did not install from the Go proxy; skipped" >&2; fi
 
 .PHONY: control-plane
-control-plane: ## Build etcd, kube-apiserver, kube-controller-manager and Kratix into the cache (once).
+control-plane: ## Build (or, with internet, download) etcd, kube-apiserver and kube-controller-manager, and build Kratix, into the cache (once).
 	@hack/provision-control-plane.sh
 
 .PHONY: clean

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the control plane that integration and end-to-end tests run against:
+# Provisions the control plane that integration and end-to-end tests run against: builds
 # etcd, kube-apiserver and kube-controller-manager, from the Go module proxy, at the
 # versions pinned by hack/etcd/go.mod and hack/k8s/go.mod; the Kratix that kratix-go pins
 # (its manager and its pipeline adapter, 2025), pinned by hack/kratix/go.mod; and current
@@ -8,9 +8,11 @@
 # KRATIX_CURRENT_TARBALL when it is there (CI puts it there), else fetched from GitHub; either
 # way its files must match KRATIX_CURRENT_SOURCE_SHA256.
 #
-# The binaries go to a cache outside the checkout, keyed by version, so a machine pays the
-# build once (about 8 minutes cold on 2 cores; seconds with a warm Go build cache). Running it again
-# with the same pins does nothing.
+# Where there is internet, etcd, kube-apiserver and kube-controller-manager are downloaded
+# prebuilt instead, at the same versions (hack/fetch-control-plane.sh); TURNSTILE_CONTROL_PLANE=build
+# builds them anyway. The binaries go to a cache outside the checkout, keyed by version, so a
+# machine pays once: running it again with the same pins does nothing, whichever way they came
+# (remove the cache's directory to provision afresh).
 #
 # Usage: hack/provision-control-plane.sh [--print-dir]
 #   --print-dir  print the binaries' directory and exit, building nothing.
@@ -19,12 +21,24 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=hack/versions.sh
 source "$here/versions.sh"
+# shellcheck source=hack/ticking.sh
+source "$here/ticking.sh"
+TICKING_PREFIX="control plane"
 
 if [[ "${1:-}" == "--print-dir" ]]; then
   echo "$CONTROL_PLANE_DIR"
   exit 0
 elif [[ $# -gt 0 ]]; then
   echo "provision-control-plane: unknown argument ${1}" >&2
+  exit 2
+fi
+
+# Where etcd, kube-apiserver and kube-controller-manager come from: auto downloads the prebuilt
+# ones where there is internet (hack/fetch-control-plane.sh) and builds what it could not get;
+# build builds them all from the Go module proxy, as CI does.
+origin=${TURNSTILE_CONTROL_PLANE:-auto}
+if [[ "$origin" != auto && "$origin" != build ]]; then
+  echo "provision-control-plane: TURNSTILE_CONTROL_PLANE=$origin: want auto or build" >&2
   exit 2
 fi
 
@@ -42,40 +56,37 @@ mkdir -p "$CONTROL_PLANE_DIR"
 # Build into a scratch dir and move each binary in whole, so an interrupted build never
 # leaves a half-written binary that a later run would take as good.
 scratch=$(mktemp -d "$CONTROL_PLANE_DIR/.build.XXXXXX")
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$scratch"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$scratch"' EXIT
 
 build() { # build MODULE_DIR PACKAGE OUTPUT [LDFLAGS]
-  local started=$SECONDS ticker
+  local started=$SECONDS
   echo "control plane: building $3 (from $2)"
-  # A build takes minutes on a cold machine: say so every 5s rather than go quiet.
-  # It stops when told, or when this script is gone (killed without its EXIT trap).
-  (
-    nap=""
-    trap 'kill "$nap" 2>/dev/null; exit 0' TERM
-    while kill -0 "$$" 2>/dev/null; do
-      sleep 5 & nap=$!
-      wait "$nap"
-      echo "control plane: still building $3 ($((SECONDS - started))s)" || exit 0
-    done
-  ) &
-  ticker=$!
-  if ! (cd "$1" && GOFLAGS=-mod=readonly CGO_ENABLED=0 GOTOOLCHAIN=local \
-    go build -trimpath -ldflags="-s -w ${4:-}" -o "$scratch/$(basename "$3")" "$2"); then
-    kill "$ticker" 2>/dev/null || true
-    wait "$ticker" || true
-    return 1
-  fi
-  kill "$ticker" 2>/dev/null || true
-  wait "$ticker" || true
+  (cd "$1" && GOFLAGS=-mod=readonly CGO_ENABLED=0 GOTOOLCHAIN=local \
+    ticking "building $3" go build -trimpath -ldflags="-s -w ${4:-}" -o "$scratch/$(basename "$3")" "$2")
   mv -f "$scratch/$(basename "$3")" "$CONTROL_PLANE_DIR/$3"
   echo "control plane: built $3 in $((SECONDS - started))s"
 }
 
 if ! stamped "$CONTROL_PLANE_DIR" "$stamp_want"; then
+  fetched=""
+  if [[ "$origin" == auto ]]; then
+    fetched=$("$here/fetch-control-plane.sh" "$scratch/fetched") || {
+      echo "control plane: the download stopped short: building every binary instead"
+      fetched=""
+    }
+  fi
   k8s_version_flags="-X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitTreeState=clean"
-  build "$here/etcd" go.etcd.io/etcd/server/v3 etcd
-  build "$here/k8s" k8s.io/kubernetes/cmd/kube-apiserver kube-apiserver "$k8s_version_flags"
-  build "$here/k8s" k8s.io/kubernetes/cmd/kube-controller-manager kube-controller-manager "$k8s_version_flags"
+  # or_build NAME MODULE_DIR PACKAGE [LDFLAGS]: the downloaded NAME, else built.
+  or_build() {
+    if grep -qxF "$1" <<<"$fetched"; then
+      mv -f "$scratch/fetched/$1" "$CONTROL_PLANE_DIR/$1"
+    else
+      build "$2" "$3" "$1" "${4:-}"
+    fi
+  }
+  or_build etcd "$here/etcd" go.etcd.io/etcd/server/v3
+  or_build kube-apiserver "$here/k8s" k8s.io/kubernetes/cmd/kube-apiserver "$k8s_version_flags"
+  or_build kube-controller-manager "$here/k8s" k8s.io/kubernetes/cmd/kube-controller-manager "$k8s_version_flags"
   build "$here/kratix" github.com/syntasso/kratix/cmd kratix-manager
   build "$here/kratix" github.com/syntasso/kratix/work-creator pipeline-adapter
   echo "$stamp_want" > "$CONTROL_PLANE_DIR/.stamp"

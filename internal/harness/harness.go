@@ -30,6 +30,7 @@ import (
 	"github.com/kratix-turnstile/turnstile/internal/harness/podrunner"
 	"github.com/kratix-turnstile/turnstile/internal/harness/sandbox"
 	"github.com/kratix-turnstile/turnstile/pkg/image"
+	"github.com/kratix-turnstile/turnstile/pkg/program"
 	"github.com/kratix-turnstile/turnstile/test/controlplane"
 	"github.com/kratix-turnstile/turnstile/test/testbin"
 )
@@ -311,30 +312,9 @@ func (h *Harness) step(format string, args ...any) {
 	fmt.Fprintf(h.progress, "harness: "+format+"\n", args...)
 }
 
-// stillEvery is how often a long step says it is still at work: a newcomer is never left
-// staring at a silent screen.
-const stillEvery = 5 * time.Second
-
-// during runs fn, saying what it does first and then every stillEvery until it returns.
+// during runs fn, saying what it does first and then every few seconds until it returns.
 func (h *Harness) during(what string, fn func() error) error {
-	h.step("%s", what)
-	done := make(chan struct{})
-	started := time.Now()
-	go func() {
-		tick := time.NewTicker(stillEvery)
-		defer tick.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-				h.step("still %s (%s)", what, since(started).Truncate(time.Second))
-			}
-		}
-	}()
-	err := fn()
-	close(done)
-	return err
+	return program.During(h.progress, "harness", what, fn)
 }
 
 func since(t time.Time) time.Duration { return time.Since(t).Round(100 * time.Millisecond) }

@@ -26,8 +26,8 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/kratix-turnstile/turnstile/pkg/checks"
+	"github.com/kratix-turnstile/turnstile/pkg/event"
 	"github.com/kratix-turnstile/turnstile/pkg/health"
-	"github.com/kratix-turnstile/turnstile/pkg/kube"
 )
 
 // Config configures the agent.
@@ -56,7 +56,7 @@ type Config struct {
 type Agent struct {
 	cfg    Config
 	runner *checks.Runner
-	events kube.Recorder
+	events event.Recorder
 	slots  chan struct{}
 	synced atomic.Bool
 
@@ -91,7 +91,7 @@ func New(cfg Config) (*Agent, error) {
 	return &Agent{
 		cfg:    cfg,
 		runner: &checks.Runner{Kube: cfg.Destination, Mapper: mapper, Clock: cfg.Clock},
-		events: kube.Recorder{Events: cfg.Events, Component: "turnstile-agent"},
+		events: event.Recorder{Events: cfg.Events, Component: "turnstile-agent"},
 		slots:  make(chan struct{}, cfg.MaxConcurrent),
 		loops:  map[types.UID]*loop{},
 	}, nil

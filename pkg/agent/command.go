@@ -21,8 +21,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/kratix-turnstile/turnstile/pkg/apiclient"
 	"github.com/kratix-turnstile/turnstile/pkg/checks"
-	"github.com/kratix-turnstile/turnstile/pkg/kube"
 	"github.com/kratix-turnstile/turnstile/pkg/program"
 	"github.com/kratix-turnstile/turnstile/pkg/version"
 )
@@ -138,7 +138,7 @@ func loadConfig(path, what string) (*rest.Config, error) {
 		return nil, fmt.Errorf("loading the kubeconfig of %s: %w", what, err)
 	}
 	cfg.QPS, cfg.Burst = 50, 100
-	kube.RideOutOutages(cfg, kube.TransientBudget)
+	apiclient.RideOutOutages(cfg, apiclient.TransientBudget)
 	cfg.UserAgent = "turnstile-agent/" + version.Version
 	return cfg, nil
 }

@@ -114,7 +114,7 @@ func (a *Agent) run(ctx context.Context, def *health.HealthDefinition, doc *chec
 		}
 		if reason != "" {
 			rec := health.NewRecord(def.Spec.PromiseRef.Name, *def.Spec.ResourceRef, rep.State, now.Unix(), stamp(def, doc, rep))
-			if w, err := health.WriteRecord(ctx, a.cfg.Platform, rec, written); err != nil {
+			if w, err := health.WriteRecord(ctx, health.Records(a.cfg.Platform, rec.Namespace), rec, written); err != nil {
 				a.cfg.Metrics.WriteErrors.Inc()
 				log.Error("writing the record", "err", err)
 			} else {

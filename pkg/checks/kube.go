@@ -9,7 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
-	"github.com/kratix-turnstile/turnstile/pkg/kube"
+	"github.com/kratix-turnstile/turnstile/pkg/apiclient"
 )
 
 // rolloutKinds have a built-in readiness: fully rolled out at their current generation.
@@ -43,7 +43,7 @@ func Ready(k *Kube, obj *unstructured.Unstructured) Result {
 	if k.Condition != "" {
 		return conditionReady(k, obj)
 	}
-	num := func(path ...string) int64 { return kube.NestedInt64(obj.Object, path...) }
+	num := func(path ...string) int64 { return apiclient.NestedInt64(obj.Object, path...) }
 	generation, observed := obj.GetGeneration(), num("status", "observedGeneration")
 	res := Result{Observed: map[string]any{"generation": generation, "observedGeneration": observed}}
 	if observed < generation {

@@ -10,8 +10,9 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/restmapper"
 	"k8s.io/utils/clock"
 )
 
@@ -27,13 +28,21 @@ type Result struct {
 	Err      string
 }
 
+// Mapper resolves the kind a kube check names to the resource to read, from discovery; Reset
+// forgets what it found, for a kind installed since. A restmapper.DeferredDiscoveryRESTMapper is
+// one.
+type Mapper interface {
+	RESTMapping(gk schema.GroupKind, versions ...string) (*meta.RESTMapping, error)
+	Reset()
+}
+
 // Runner runs checks. It keeps one HTTP client per CA bundle, so connections are reused from
 // run to run.
 type Runner struct {
 	// Kube reads objects in the Destination for kube checks; nil makes them unknown.
 	Kube dynamic.Interface
 	// Mapper resolves kinds to resources for kube checks.
-	Mapper *restmapper.DeferredDiscoveryRESTMapper
+	Mapper Mapper
 	// Clock times the checks; the real clock when nil.
 	Clock clock.PassiveClock
 

@@ -16,7 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/kratix-turnstile/turnstile/pkg/bindings"
-	"github.com/kratix-turnstile/turnstile/pkg/kube"
+	"github.com/kratix-turnstile/turnstile/pkg/event"
 	"github.com/kratix-turnstile/turnstile/pkg/rollout"
 	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
 )
@@ -208,7 +208,7 @@ func markSkipped(ctx context.Context, c *clients, gvr schema.GroupVersionResourc
 		return fmt.Errorf("marking %s Skipped: %w", key, err)
 	}
 	ref := corev1.ObjectReference{APIVersion: obj.GetAPIVersion(), Kind: obj.GetKind(), Namespace: ns, Name: name, UID: obj.GetUID()}
-	return kube.Recorder{Events: c.events, Component: "kubectl-turnstile"}.Record(ctx, ref, corev1.EventTypeWarning, "UpgradeSkipped", msg)
+	return event.Recorder{Events: c.events, Component: "kubectl-turnstile"}.Record(ctx, ref, corev1.EventTypeWarning, "UpgradeSkipped", msg)
 }
 
 func newRollbackCommand(e *env) *cobra.Command {

@@ -18,9 +18,10 @@ import (
 type display func(rep report.Report, now time.Time)
 
 // newDisplay is how status shows each report: once; with -w on a terminal, one screen redrawn
-// in place; with -w anywhere else (CI logs, pipes, the demo's log), the table once and then one
-// line per change, so a five-request rollout takes a screenful, not hundreds of lines.
-func newDisplay(out io.Writer, output string, watch bool) display {
+// in place (its ages move on); with -w anywhere else (CI logs, pipes, the demo's log), the table
+// once and then one line per change, so a five-request rollout takes a screenful, not hundreds
+// of lines, and after heartbeat without a change (if not 0) a line that says where it stands.
+func newDisplay(out io.Writer, output string, watch bool, heartbeat time.Duration) display {
 	switch {
 	case output == "json":
 		var last string
@@ -38,7 +39,7 @@ func newDisplay(out io.Writer, output string, watch bool) display {
 	if f, ok := out.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		return redraw(f)
 	}
-	return changes(out)
+	return changes(out, heartbeat)
 }
 
 // redraw rewrites the table where it was printed: the cursor goes back up over the rows the
@@ -84,18 +85,24 @@ func screenRows(s string, width int) int {
 
 // changes prints the whole table first, then for each later report only the facts that changed,
 // one line each, stamped with the time: the rollout's state, its progress, and each request.
-func changes(out io.Writer) display {
+// After heartbeat (if not 0) without a line, it says where the rollout stands.
+func changes(out io.Writer, heartbeat time.Duration) display {
 	var seen map[string]string
+	var said time.Time // when the last line was printed
+	say := func(now time.Time, line string) {
+		fmt.Fprintf(out, "%s %s\n", now.Format("15:04:05"), line)
+		said = now
+	}
 	return func(rep report.Report, now time.Time) {
 		keys, facts := factsOf(rep)
 		if seen == nil {
 			_ = rep.WriteTable(out, now)
-			seen = facts
+			seen, said = facts, now
 			return
 		}
 		for _, k := range keys {
 			if facts[k] != seen[k] {
-				fmt.Fprintf(out, "%s %s\n", now.Format("15:04:05"), facts[k])
+				say(now, facts[k])
 			}
 		}
 		var gone []string
@@ -106,10 +113,25 @@ func changes(out io.Writer) display {
 		}
 		sort.Strings(gone)
 		for _, k := range gone {
-			fmt.Fprintf(out, "%s %s: gone\n", now.Format("15:04:05"), k)
+			say(now, k+": gone")
+		}
+		if heartbeat > 0 && now.Sub(said) >= heartbeat {
+			say(now, stillLine(rep, now))
 		}
 		seen = facts
 	}
+}
+
+// stillLine is where a rollout stands when nothing has changed for a while: its state and
+// progress, and how long each request in a slot has been at it.
+func stillLine(rep report.Report, now time.Time) string {
+	line := "still " + rep.State() + ", " + rep.Counts()
+	for _, row := range rep.Rows {
+		if row.Slot != "" && !row.Since.IsZero() {
+			line += fmt.Sprintf("; %s/%s %s for %s", row.Namespace, row.Name, row.Phase, now.Sub(row.Since).Truncate(time.Second))
+		}
+	}
+	return line
 }
 
 // factsOf is the report as lines keyed by what they are about, in the order to print them.

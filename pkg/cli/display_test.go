@@ -20,7 +20,7 @@ func TestWatchWithoutATerminalPrintsOnlyChanges(t *testing.T) {
 	second.Upgraded, second.Rows = 1, []report.Row{done, waiting}
 
 	var out bytes.Buffer
-	show := newDisplay(&out, "table", true)
+	show := newDisplay(&out, "table", true, 0)
 	show(first, now)
 	table := out.String()
 	if !strings.Contains(table, "NAMESPACE") || !strings.Contains(table, "Waiting (#1)") {
@@ -55,5 +55,49 @@ func TestScreenRows(t *testing.T) {
 		if got := screenRows(tt.text, tt.width); got != tt.want {
 			t.Errorf("screenRows(%q, %d) = %d, want %d", tt.text, tt.width, got, tt.want)
 		}
+	}
+}
+
+func TestWatchWithoutATerminalSaysWhereItStandsAfterAQuietSpell(t *testing.T) {
+	t0 := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	upgrading := report.Row{Namespace: "default", Name: "shop", Phase: "Upgrading", Slot: "turnstile-webapp-slot-0", Since: t0, Health: "healthy"}
+	waiting := report.Row{Namespace: "default", Name: "blog", Wave: 1, Phase: "Waiting", Position: 1, Health: "-"}
+	rep := report.Report{Promise: "webapp", Target: "v2", Slots: 1, Total: 2, Waiting: 1, Rows: []report.Row{upgrading, waiting}}
+	moved := rep
+	moved.Rows = []report.Row{upgrading, {Namespace: "default", Name: "blog", Wave: 1, Phase: "Waiting", Position: 1, Health: "healthy"}}
+	still := func(at string, since string) string {
+		return at + " still " + rep.State() + ", 0/2 upgraded, 0 failed, 1 waiting; default/shop Upgrading for " + since + "\n"
+	}
+	type show struct {
+		after time.Duration
+		rep   report.Report
+	}
+	tests := []struct {
+		name      string
+		heartbeat time.Duration
+		shows     []show
+		want      string
+	}{
+		{name: "quiet for the heartbeat: one line, then quiet again", heartbeat: 5 * time.Second,
+			shows: []show{{3 * time.Second, rep}, {5 * time.Second, rep}, {7 * time.Second, rep}, {10 * time.Second, rep}},
+			want:  still("10:00:05", "5s") + still("10:00:10", "10s")},
+		{name: "a change restarts the quiet spell", heartbeat: 5 * time.Second,
+			shows: []show{{4 * time.Second, moved}, {8 * time.Second, moved}, {9 * time.Second, moved}},
+			want:  "10:00:04 default/blog: Waiting (#1), health healthy (stale)\n" + still("10:00:09", "9s")},
+		{name: "no heartbeat: changes only", shows: []show{{time.Hour, rep}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			display := newDisplay(&out, "table", true, tt.heartbeat)
+			display(rep, t0)
+			table := out.String()
+			for _, s := range tt.shows {
+				display(s.rep, t0.Add(s.after))
+			}
+			if got := strings.TrimPrefix(out.String(), table); got != tt.want {
+				t.Errorf("printed after the table:\n%s\nwant:\n%s", got, tt.want)
+			}
+		})
 	}
 }

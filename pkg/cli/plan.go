@@ -156,7 +156,7 @@ func stagesOf(p *unstructured.Unstructured, in *plan.Input) error {
 		}
 	}
 	if !found {
-		return fmt.Errorf("Promise %s has no turnstile acquire stage in its resource configure workflow (kubectl turnstile wrap adds one)", p.GetName())
+		return fmt.Errorf("no turnstile acquire stage in the resource configure workflow of Promise %s (kubectl turnstile wrap adds one)", p.GetName())
 	}
 	return nil
 }

@@ -110,6 +110,7 @@ func TestFlagsOutOfRange(t *testing.T) {
 		{[]string{"status", "db", "--slots=0"}, `error: invalid argument "0" for "--slots" flag: want a number of requests from 1 to 1000, or a share such as 10%, got "0"`},
 		{[]string{"pause", "db", "--slots=5000"}, `error: invalid argument "5000" for "--slots" flag`},
 		{[]string{"status", "db", "--timeout=-1s"}, "error: --timeout must not be negative (0 waits for ever), got -1s"},
+		{[]string{"status", "db", "-w", "--heartbeat=-5s"}, "error: --heartbeat must not be negative (0 never), got -5s"},
 		{[]string{"dashboard", "--port=70000"}, "error: --port must be between 0 and 65535, got 70000"},
 	}
 	for _, tt := range tests {

@@ -17,9 +17,10 @@ import (
 )
 
 type statusFlags struct {
-	watch   bool
-	timeout time.Duration
-	output  string
+	watch     bool
+	timeout   time.Duration
+	heartbeat time.Duration
+	output    string
 }
 
 func newStatusCommand(e *env) *cobra.Command {
@@ -39,6 +40,7 @@ Without PROMISE it picks the one Promise that has a rollout.`,
 	}
 	cmd.Flags().BoolVarP(&f.watch, "watch", "w", false, "follow the rollout until it is done or halts")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 0, "with -w: give up after this long (exit code 2); 0 waits for ever")
+	cmd.Flags().DurationVar(&f.heartbeat, "heartbeat", 0, "with -w, when the output is not a terminal: after this long without a change, print where the rollout stands anyway (e.g. 1m in CI logs); 0 never")
 	cmd.Flags().StringVarP(&f.output, "output", "o", "table", "table or json")
 	return cmd
 }
@@ -49,6 +51,9 @@ func runStatus(ctx context.Context, e *env, f *statusFlags, args []string, out i
 	}
 	if f.timeout < 0 {
 		return fmt.Errorf("--timeout must not be negative (0 waits for ever), got %s", f.timeout)
+	}
+	if f.heartbeat < 0 {
+		return fmt.Errorf("--heartbeat must not be negative (0 never), got %s", f.heartbeat)
 	}
 	c, err := e.clients()
 	if err != nil {
@@ -73,7 +78,7 @@ func runStatus(ctx context.Context, e *env, f *statusFlags, args []string, out i
 		ctx, cancel = context.WithTimeout(ctx, f.timeout)
 		defer cancel()
 	}
-	show := newDisplay(out, f.output, f.watch)
+	show := newDisplay(out, f.output, f.watch, f.heartbeat)
 	for {
 		rep, rv, err := e.report(ctx, c, ts, promise, gvr, declared)
 		if err != nil {
@@ -89,7 +94,9 @@ func runStatus(ctx context.Context, e *env, f *statusFlags, args []string, out i
 		if !f.watch {
 			return nil
 		}
-		if err := e.waitForChange(ctx, c, promise, gvr, rv); err != nil {
+		// While nothing changes, the same report is shown again twice a second: its ages move on.
+		again := func() { show(rep, e.clock.Now()) }
+		if err := e.waitForChange(ctx, c, promise, gvr, rv, again); err != nil {
 			if ctx.Err() != nil {
 				return &exitError{code: 2, msg: fmt.Sprintf("timed out after %s: the rollout of %s is still progressing", f.timeout, promise)}
 			}
@@ -116,8 +123,9 @@ func (e *env) report(ctx context.Context, c *clients, ts *turnstile.Turnstile, p
 	return report.Build(promise, report.WithDeclared(view, declared), list.Items, e.slots.Default(), e.clock.Now()), [2]string{list.GetResourceVersion(), leases.ResourceVersion}, nil
 }
 
-// waitForChange blocks until a request of the Promise or a Lease of its turnstile changes.
-func (e *env) waitForChange(ctx context.Context, c *clients, promise string, gvr schema.GroupVersionResource, rv [2]string) error {
+// waitForChange blocks until a request of the Promise or a Lease of its turnstile changes,
+// calling tick twice a second meanwhile.
+func (e *env) waitForChange(ctx context.Context, c *clients, promise string, gvr schema.GroupVersionResource, rv [2]string, tick func()) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	requests, err := c.dynamic.Resource(gvr).Namespace(e.requestNamespace()).Watch(ctx, metav1.ListOptions{ResourceVersion: rv[0]})
@@ -130,13 +138,20 @@ func (e *env) waitForChange(ctx context.Context, c *clients, promise string, gvr
 		return fmt.Errorf("watching the turnstile: %w", err)
 	}
 	defer leases.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-requests.ResultChan():
-	case <-leases.ResultChan():
+	ticker := time.NewTicker(500 * time.Millisecond)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-requests.ResultChan():
+			return nil
+		case <-leases.ResultChan():
+			return nil
+		case <-ticker.C:
+			tick()
+		}
 	}
-	return nil
 }
 
 // onlyRollout is the one Promise with a rollout in the slot namespace.

@@ -127,8 +127,11 @@ func wrap(raw []byte, f *wrapFlags) ([]byte, bool, error) {
 		Configure []map[string]any `json:"configure"`
 		Delete    []map[string]any `json:"delete"`
 	}
-	if err := yaml.Unmarshal([]byte(template), &ours); err != nil || len(ours.Configure) != 2 || len(ours.Delete) != 1 {
-		return nil, false, fmt.Errorf("the built-in workflows template is broken (%v): a bug in this plugin", err)
+	if err := yaml.Unmarshal([]byte(template), &ours); err != nil {
+		return nil, false, fmt.Errorf("reading the built-in workflows template (a bug in this plugin): %w", err)
+	}
+	if len(ours.Configure) != 2 || len(ours.Delete) != 1 {
+		return nil, false, fmt.Errorf("the built-in workflows template has %d configure and %d delete pipelines, want 2 and 1: a bug in this plugin", len(ours.Configure), len(ours.Delete))
 	}
 	for _, pl := range ours.Configure {
 		setEnv(pl, "TURNSTILE_WAIT", f.wait.String())

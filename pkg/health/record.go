@@ -21,12 +21,25 @@ func NewRecord(promise string, ref ResourceRef, state string, lastRun int64, det
 	}
 }
 
+// RecordStore is what writing a record needs of the platform cluster: HealthRecords read,
+// created and updated by name in the record's namespace. A dynamic client's resource is one
+// (Records); a test's map is another.
+type RecordStore interface {
+	Get(ctx context.Context, name string, opts metav1.GetOptions, subresources ...string) (*unstructured.Unstructured, error)
+	Create(ctx context.Context, obj *unstructured.Unstructured, opts metav1.CreateOptions, subresources ...string) (*unstructured.Unstructured, error)
+	Update(ctx context.Context, obj *unstructured.Unstructured, opts metav1.UpdateOptions, subresources ...string) (*unstructured.Unstructured, error)
+}
+
+// Records is the HealthRecords of namespace, through client.
+func Records(client dynamic.Interface, namespace string) RecordStore {
+	return client.Resource(HealthRecords).Namespace(namespace)
+}
+
 // WriteRecord creates the record, or replaces the data of the one there, and returns it as
 // written. Given the record as last written (prev), it updates that at once, in one request;
-// otherwise, or on a conflict, it reads the record first. It needs get, create and update on
-// healthrecords in the record's namespace.
-func WriteRecord(ctx context.Context, client dynamic.Interface, rec *HealthRecord, prev *HealthRecord) (*HealthRecord, error) {
-	records := client.Resource(HealthRecords).Namespace(rec.Namespace)
+// otherwise, or on a conflict, it reads the record first. records must be the record's
+// namespace's; it needs get, create and update on healthrecords there.
+func WriteRecord(ctx context.Context, records RecordStore, rec *HealthRecord, prev *HealthRecord) (*HealthRecord, error) {
 	obj, err := plain(rec)
 	if err != nil {
 		return nil, err

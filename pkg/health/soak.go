@@ -36,64 +36,64 @@ type Verdict struct {
 // Restore carries the failure count and the last reading over from an earlier run of the
 // same upgrade, so that readings in a row span runs. The soak is not carried over: what
 // happened between runs was not watched.
-func (g *Soak) Restore(failures int, lastKey string) {
-	g.failures, g.lastKey = failures, lastKey
+func (s *Soak) Restore(failures int, lastKey string) {
+	s.failures, s.lastKey = failures, lastKey
 }
 
 // Failures is the count of bad readings in a row, and the last reading's key, to carry over.
-func (g *Soak) Failures() (int, string) { return g.failures, g.lastKey }
+func (s *Soak) Failures() (int, string) { return s.failures, s.lastKey }
 
 // Observe takes one reading at now.
-func (g *Soak) Observe(now time.Time, o Observation) Verdict {
-	repeated := o.Key != "" && o.Key == g.lastKey
-	g.lastKey = o.Key
+func (s *Soak) Observe(now time.Time, o Observation) Verdict {
+	repeated := o.Key != "" && o.Key == s.lastKey
+	s.lastKey = o.Key
 	switch {
 	case o.Good:
-		g.failures = 0
-		if g.healthySince.IsZero() {
-			g.healthySince = now
+		s.failures = 0
+		if s.healthySince.IsZero() {
+			s.healthySince = now
 		}
 	case o.Bad:
-		g.healthySince = time.Time{}
+		s.healthySince = time.Time{}
 		if !repeated {
-			g.failures++
+			s.failures++
 		}
 	default:
-		g.healthySince = time.Time{}
+		s.healthySince = time.Time{}
 	}
-	return g.verdict(now, o)
+	return s.verdict(now, o)
 }
 
 // At re-judges the last reading at a later time: the soak may have completed, or the deadline
 // passed.
-func (g *Soak) At(now time.Time, last Observation) Verdict { return g.verdict(now, last) }
+func (s *Soak) At(now time.Time, last Observation) Verdict { return s.verdict(now, last) }
 
-func (g *Soak) verdict(now time.Time, o Observation) Verdict {
-	if !g.healthySince.IsZero() {
-		passAt := g.healthySince.Add(g.MinHealthy)
+func (s *Soak) verdict(now time.Time, o Observation) Verdict {
+	if !s.healthySince.IsZero() {
+		passAt := s.healthySince.Add(s.MinHealthy)
 		if !now.Before(passAt) {
-			return Verdict{Passed: true, Message: fmt.Sprintf("healthy for %s: %s", g.MinHealthy, o.Summary)}
+			return Verdict{Passed: true, Message: fmt.Sprintf("healthy for %s: %s", s.MinHealthy, o.Summary)}
 		}
 		// A soak under way is not failed by the deadline: it is about to pass.
 		return Verdict{PassAt: passAt, Message: fmt.Sprintf("healthy for %s of %s: %s",
-			now.Sub(g.healthySince).Round(time.Second), g.MinHealthy, o.Summary)}
+			now.Sub(s.healthySince).Round(time.Second), s.MinHealthy, o.Summary)}
 	}
-	if g.FailureThreshold > 0 && g.failures >= g.FailureThreshold {
-		if g.failures == 1 {
+	if s.FailureThreshold > 0 && s.failures >= s.FailureThreshold {
+		if s.failures == 1 {
 			return Verdict{Failed: true, Message: "unhealthy: " + o.Summary}
 		}
-		return Verdict{Failed: true, Message: fmt.Sprintf("unhealthy %d times in a row: %s", g.failures, o.Summary)}
+		return Verdict{Failed: true, Message: fmt.Sprintf("unhealthy %d times in a row: %s", s.failures, o.Summary)}
 	}
-	if g.pastDeadline(now) {
+	if s.pastDeadline(now) {
 		return Verdict{Failed: true, Message: "no healthy reading before the progress deadline: " + o.Summary}
 	}
 	msg := o.Summary
-	if g.failures > 0 {
-		msg = fmt.Sprintf("%s (%d of %d failures)", msg, g.failures, g.FailureThreshold)
+	if s.failures > 0 {
+		msg = fmt.Sprintf("%s (%d of %d failures)", msg, s.failures, s.FailureThreshold)
 	}
 	return Verdict{Message: msg}
 }
 
-func (g *Soak) pastDeadline(now time.Time) bool {
-	return !g.Deadline.IsZero() && !now.Before(g.Deadline)
+func (s *Soak) pastDeadline(now time.Time) bool {
+	return !s.Deadline.IsZero() && !now.Before(s.Deadline)
 }

@@ -7,7 +7,7 @@ import (
 
 var t0 = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 
-func TestGate(t *testing.T) {
+func TestSoak(t *testing.T) {
 	good := func(k string) Observation { return Observation{Good: true, Key: k, Summary: "healthy"} }
 	bad := func(k string) Observation { return Observation{Bad: true, Key: k, Summary: "unhealthy"} }
 	pending := Observation{Summary: "no health records yet"}

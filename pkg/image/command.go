@@ -36,10 +36,12 @@ func SpecDirsUnder(root string) []string {
 
 // Main runs the turnstile-image command and returns its exit code.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	return program.Exit(stderr, "turnstile-image", run(ctx, args, stdout))
+	return program.Exit(stderr, "turnstile-image", run(ctx, args, stdout, stderr))
 }
 
-func run(ctx context.Context, args []string, stdout io.Writer) error {
+// run builds the images, writing what it built on stdout and, while it builds, what it is at
+// on progress.
+func run(ctx context.Context, args []string, stdout, progress io.Writer) error {
 	fs := pflag.NewFlagSet("turnstile-image", pflag.ContinueOnError)
 	fs.SetOutput(stdout)
 	var (
@@ -89,8 +91,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("naming image %s: %w", s.Name, err)
 		}
-		idx, err := b.Build(ctx, s)
-		if err != nil {
+		var idx v1.ImageIndex
+		if err := program.During(progress, "turnstile-image", fmt.Sprintf("building %s for %s", s.Name, strings.Join(*platforms, ", ")), func() (err error) {
+			idx, err = b.Build(ctx, s)
+			return err
+		}); err != nil {
 			return err
 		}
 		digest, err := idx.Digest()

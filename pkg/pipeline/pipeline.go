@@ -13,7 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/kratix-turnstile/turnstile/pkg/kube"
+	"github.com/kratix-turnstile/turnstile/pkg/apiclient"
 )
 
 // Dirs are the directories Kratix mounts into a pipeline container.
@@ -67,7 +67,7 @@ func (p *Pipeline) ReadObject(env Env) (*Object, error) {
 			path, u.GetNamespace(), u.GetName(), env.Namespace, env.Name)
 	}
 	// The YAML decode leaves generation a float64, which unstructured's typed getter refuses.
-	return &Object{Resource: res, UID: u.GetUID(), Generation: kube.NestedInt64(u.Object, "metadata", "generation")}, nil
+	return &Object{Resource: res, UID: u.GetUID(), Generation: apiclient.NestedInt64(u.Object, "metadata", "generation")}, nil
 }
 
 // Label is a label's or, failing that, an annotation's value on the object.

@@ -219,7 +219,12 @@ func (r Report) State() string {
 
 // Progress is the progress line: a bar and the counts.
 func (r Report) Progress() string {
-	return fmt.Sprintf("%s %d/%d upgraded, %d failed, %d waiting", bar(r.Upgraded, r.Total, 20), r.Upgraded, r.Total, r.Failed, r.Waiting)
+	return bar(r.Upgraded, r.Total, 20) + " " + r.Counts()
+}
+
+// Counts is how many requests are upgraded, failed and waiting, out of all.
+func (r Report) Counts() string {
+	return fmt.Sprintf("%d/%d upgraded, %d failed, %d waiting", r.Upgraded, r.Total, r.Failed, r.Waiting)
 }
 
 // PhaseText is the row's phase with its place in the queue, e.g. "Waiting (#2)".

@@ -1,6 +1,6 @@
 // Package rollout is the model of a Promise's rollout that the stages write and operators read:
-// the phases a request goes through, the turnstile block of its status, and the per-wave ratio
-// gates that pause a rollout going wrong. It holds no client: the stages and kubectl-turnstile
+// the phases a request goes through and the turnstile block of its status (the ratio gates that
+// read it are in package gates). It holds no client: the stages and kubectl-turnstile
 // both use it, and the plugin must stay free of kratix-go.
 package rollout
 

@@ -12,8 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/watch"
 
+	"github.com/kratix-turnstile/turnstile/pkg/apiclient"
 	"github.com/kratix-turnstile/turnstile/pkg/health"
-	"github.com/kratix-turnstile/turnstile/pkg/kube"
 	"github.com/kratix-turnstile/turnstile/pkg/program"
 	"github.com/kratix-turnstile/turnstile/pkg/rollout"
 	"github.com/kratix-turnstile/turnstile/pkg/stageflags"
@@ -43,6 +43,22 @@ type awaiting struct {
 	flags  *stageflags.Await
 	target string
 	m      turnstile.Await
+	// slots and requests are what the machine's actions write and read: the request's slot (the
+	// turnstile), and the request itself.
+	slots    slotWriter
+	requests requestReader
+}
+
+// slotWriter is what carrying out the await machine's actions does to the request's slot.
+type slotWriter interface {
+	Renew(ctx context.Context, req turnstile.Request, at turnstile.Attempt) (turnstile.Slot, error)
+	Release(ctx context.Context, req turnstile.Request, at turnstile.Attempt) (turnstile.Slot, error)
+	MarkFailed(ctx context.Context, req turnstile.Request, at turnstile.Attempt, message string) (turnstile.Slot, error)
+}
+
+// requestReader reads the live request, by name in its namespace.
+type requestReader interface {
+	Get(ctx context.Context, name string, opts metav1.GetOptions, subresources ...string) (*unstructured.Unstructured, error)
 }
 
 func runAwait(ctx context.Context, cmd *command, out io.Writer, f *stageflags.Await) error {
@@ -58,7 +74,8 @@ func runAwait(ctx context.Context, cmd *command, out io.Writer, f *stageflags.Aw
 	if err != nil {
 		return err
 	}
-	a := &awaiting{run: r, flags: f}
+	a := &awaiting{run: r, flags: f, slots: r.turn,
+		requests: r.dynamic.Resource(r.request.GroupVersionResource).Namespace(r.request.Namespace)}
 	// The slot names the version it was taken for: the pipeline's own is read only without one.
 	if s, held := view.HeldBy(r.request); held {
 		a.target = s.Version
@@ -99,7 +116,7 @@ func (a *awaiting) watch(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("reading %s: %w", a.request.Key(), err)
 			}
-			if events, err = kube.WatchObject(ctx, objects, a.request.Name, obj.GetResourceVersion()); err != nil {
+			if events, err = apiclient.WatchObject(ctx, objects, a.request.Name, obj.GetResourceVersion()); err != nil {
 				return err
 			}
 			if over, err := a.see(ctx, obj); over || err != nil {
@@ -214,15 +231,15 @@ func (a *awaiting) do(ctx context.Context, act turnstile.AwaitAction) (*turnstil
 	case turnstile.DoJudgeGates:
 		a.judgeGates(ctx, act.Status.Phase)
 	case turnstile.DoRenew:
-		_, err := a.turn.Renew(ctx, a.request, act.Attempt)
+		_, err := a.slots.Renew(ctx, a.request, act.Attempt)
 		outcome, err := written(err)
 		return outcome, false, err
 	case turnstile.DoRelease:
-		_, err := a.turn.Release(ctx, a.request, act.Attempt)
+		_, err := a.slots.Release(ctx, a.request, act.Attempt)
 		outcome, err := written(err)
 		return outcome, false, err
 	case turnstile.DoMarkFailed:
-		_, err := a.turn.MarkFailed(ctx, a.request, act.Attempt, act.Line)
+		_, err := a.slots.MarkFailed(ctx, a.request, act.Attempt, act.Line)
 		outcome, err := written(err)
 		if err != nil {
 			a.out.printf("could not mark %s failed: %s", act.Slot, program.OneLine(err.Error()))
@@ -230,7 +247,7 @@ func (a *awaiting) do(ctx context.Context, act turnstile.AwaitAction) (*turnstil
 		return outcome, false, nil
 	case turnstile.DoRefresh:
 		// A failed read keeps the status last seen.
-		live, err := a.dynamic.Resource(a.request.GroupVersionResource).Namespace(a.request.Namespace).Get(ctx, a.request.Name, metav1.GetOptions{})
+		live, err := a.requests.Get(ctx, a.request.Name, metav1.GetOptions{})
 		if err != nil {
 			return &turnstile.AwaitEvent{On: turnstile.OnDone}, false, nil
 		}

@@ -190,7 +190,7 @@ func runCheck(ctx context.Context, cmd *command, out io.Writer, f *checkFlags) e
 func (r *run) writeRecord(ctx context.Context, rep checks.Report, stamp health.Stamp, prev *health.HealthRecord) (*health.HealthRecord, error) {
 	ref := health.ResourceRef{Name: r.request.Name, Namespace: r.request.Namespace, Generation: r.object.Generation}
 	details := stamp.Apply(map[string]any{"checks": rep.Checks})
-	return health.WriteRecord(ctx, r.dynamic, health.NewRecord(r.env.Promise, ref, rep.State, r.clock.Now().Unix(), details), prev)
+	return health.WriteRecord(ctx, health.Records(r.dynamic, ref.Namespace), health.NewRecord(r.env.Promise, ref, rep.State, r.clock.Now().Unix(), details), prev)
 }
 
 // outdated reports whether the record as written no longer says what the round found: its

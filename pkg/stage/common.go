@@ -19,8 +19,9 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/clock"
 
+	"github.com/kratix-turnstile/turnstile/pkg/apiclient"
 	"github.com/kratix-turnstile/turnstile/pkg/bindings"
-	"github.com/kratix-turnstile/turnstile/pkg/kube"
+	"github.com/kratix-turnstile/turnstile/pkg/event"
 	"github.com/kratix-turnstile/turnstile/pkg/pipeline"
 	"github.com/kratix-turnstile/turnstile/pkg/program"
 	promisereport "github.com/kratix-turnstile/turnstile/pkg/report"
@@ -98,7 +99,7 @@ func setup(flags *pflag.FlagSet, out io.Writer, stageName string, f *stageflags.
 	if r.dynamic, err = dynamic.NewForConfig(cfg); err != nil {
 		return nil, fmt.Errorf("creating a Kubernetes client: %w", err)
 	}
-	r.events = eventer{recorder: kube.Recorder{Events: core, Component: "turnstile-" + stageName}, request: r.request, out: r.out}
+	r.events = eventer{recorder: event.Recorder{Events: core, Component: "turnstile-" + stageName}, request: r.request, out: r.out}
 	if f == nil {
 		return r, nil
 	}
@@ -120,7 +121,7 @@ func (r *run) promiseOwner() *metav1.OwnerReference {
 	if r.env.Action == "delete" {
 		return nil // it only takes its request out, and has no need to read the Promise
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), kube.TransientBudget)
+	ctx, cancel := context.WithTimeout(context.Background(), apiclient.TransientBudget)
 	defer cancel()
 	p, err := r.dynamic.Resource(promisesGVR).Get(ctx, r.env.Promise, metav1.GetOptions{})
 	if err != nil {
@@ -144,7 +145,7 @@ func restConfig(stageName string) (*rest.Config, error) {
 	cfg.UserAgent = "turnstile-" + stageName + "/" + version.Version
 	// A stage that waits minutes for a slot outlives an apiserver restart; it must not fail the
 	// request's workflow for it.
-	kube.RideOutOutages(cfg, kube.TransientBudget)
+	apiclient.RideOutOutages(cfg, apiclient.TransientBudget)
 	return cfg, nil
 }
 

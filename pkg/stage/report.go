@@ -7,7 +7,7 @@ import (
 	kratix "github.com/syntasso/kratix-go"
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/kratix-turnstile/turnstile/pkg/kube"
+	"github.com/kratix-turnstile/turnstile/pkg/event"
 	"github.com/kratix-turnstile/turnstile/pkg/program"
 	"github.com/kratix-turnstile/turnstile/pkg/rollout"
 	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
@@ -34,7 +34,7 @@ func (r *run) publish(rep report) error {
 
 // eventer records Kubernetes Events on the request.
 type eventer struct {
-	recorder kube.Recorder
+	recorder event.Recorder
 	request  turnstile.Request
 	out      printer
 }

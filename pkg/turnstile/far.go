@@ -9,9 +9,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -96,11 +94,7 @@ func termsOf(r Rollout) string {
 // far waits while the waiter is far from the front, and returns nil when it should watch the
 // queue ahead of it again.
 func (t *Turnstile) far(ctx context.Context, sig *signals, f farWait) error {
-	role, err := labels.NewRequirement(LabelRole, selection.In, []string{RoleRollout, RoleHold})
-	if err != nil {
-		return err
-	}
-	controls, err := t.watch(ctx, sig, metav1.ListOptions{LabelSelector: Selector(t.cfg.Promise).Add(*role).String()})
+	controls, err := t.watch(ctx, sig, t.roleOptions(RoleRollout, RoleHold))
 	if err != nil {
 		return err
 	}
@@ -215,70 +209,4 @@ func (t *Turnstile) farFrom(ctx context.Context, view View, a *acquiring, now ti
 		return decide(t.input(a, v, now, nil, false)).wait
 	}
 	return f, true
-}
-
-// pace holds back a waiter far from the front before it looks again, so the changes meanwhile
-// are taken in one turn: with N waiters every handoff changes the view of all of them, and
-// deciding on each change costs the fleet N turns a handoff. The pause grows with the places
-// ahead of it beyond the slots (PacePerPlace each, at most MaxPace), so it has still looked
-// again before it can be next; the waiters next in line never pause. Only how soon a waiter
-// sees the queue move changes, never what it may take.
-func (t *Turnstile) pace(ctx context.Context, ahead int) error {
-	if ahead <= 0 {
-		return nil
-	}
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.cfg.Clock.After(min(MaxPace, time.Duration(ahead)*PacePerPlace)):
-		return nil
-	}
-}
-
-// PacePerPlace and MaxPace bound how long a waiter far from the front lets changes gather
-// before it looks again (see pace). 10 ms a place: a handoff is rarely faster than that, so a
-// waiter has looked again before the places between it and the front are gone.
-const (
-	PacePerPlace = 10 * time.Millisecond
-	MaxPace      = time.Second
-)
-
-// StallGrace is how long a slot may stand open before every waiter near the front follows the
-// requests ahead of it: a freed slot is normally taken within milliseconds, so one still open after a second
-// may have dead tickets, or a dead holder, in front of it.
-const StallGrace = time.Second
-
-// openSlots remembers since when each slot, as last written, has been seen open (free or
-// expired). A slot is keyed by its Lease's version too: one taken and freed again between two
-// looks is a new opening, not a long one.
-type openSlots map[string]time.Time
-
-// see notes the slots among the first limit open in view at now (beyond it none is anyone's to
-// take), and returns since when the longest-open one has been (zero if none is).
-func (o openSlots) see(view View, now time.Time, limit int) time.Time {
-	seen := map[string]bool{}
-	var oldest time.Time
-	for _, s := range view.Slots {
-		if s.Index >= limit || s.Held() && !s.Expired(now) {
-			continue
-		}
-		key := s.Name
-		if s.Lease != nil {
-			key += "@" + s.Lease.ResourceVersion
-		}
-		seen[key] = true
-		since, ok := o[key]
-		if !ok {
-			since, o[key] = now, now
-		}
-		if oldest.IsZero() || since.Before(oldest) {
-			oldest = since
-		}
-	}
-	for k := range o {
-		if !seen[k] {
-			delete(o, k)
-		}
-	}
-	return oldest
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
+	"k8s.io/apimachinery/pkg/labels"
 )
 
 func TestMarker(t *testing.T) {
@@ -200,5 +201,23 @@ func TestSelections(t *testing.T) {
 				t.Errorf("selections =\n%q\nwant\n%q", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestSelectorOfAnInvalidPromiseSelectsNothing(t *testing.T) {
+	sel := Selector("not a label!")
+	// As the apiserver gets it: the empty selector would select every Lease in the namespace.
+	parsed, err := labels.Parse(sel.String())
+	if err != nil || sel.String() == "" {
+		t.Fatalf("Selector() = %q (%v), want a selector the apiserver can parse", sel.String(), err)
+	}
+	for _, set := range []labels.Set{
+		{},
+		{LabelManagedBy: ManagedBy, LabelPromise: "db", LabelRole: RoleSlot},
+		{LabelManagedBy: ManagedBy, LabelPromise: AllPromises, LabelRole: RoleHold},
+	} {
+		if parsed.Matches(set) {
+			t.Errorf("%q selects %v", sel.String(), set)
+		}
 	}
 }

@@ -41,11 +41,19 @@ func holdFrom(l *coordinationv1.Lease) Hold {
 func Selector(promise string) labels.Selector {
 	r, err := labels.NewRequirement(LabelPromise, selection.In, []string{promise, AllPromises})
 	if err != nil {
-		// Only an invalid Promise name gets here, which New refuses: select nothing.
-		return labels.Nothing()
+		// Only an invalid Promise name gets here, which New refuses.
+		return nothing
 	}
 	return labels.NewSelector().Add(*r)
 }
+
+// nothing selects no Lease, on the apiserver too: labels.Nothing() would be sent as the empty
+// selector, which selects them all.
+var nothing = func() labels.Selector {
+	has, _ := labels.NewRequirement(LabelManagedBy, selection.Exists, nil)
+	lacks, _ := labels.NewRequirement(LabelManagedBy, selection.DoesNotExist, nil)
+	return labels.NewSelector().Add(*has, *lacks)
+}()
 
 // Platform is a Turnstile for the slot namespace's platform-wide records only: the hold.
 func Platform(cfg Config) (*Turnstile, error) {

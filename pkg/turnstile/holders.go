@@ -14,7 +14,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/kratix-turnstile/turnstile/pkg/kube"
+	"github.com/kratix-turnstile/turnstile/pkg/apiclient"
 )
 
 // HolderWatcher follows a request that holds a slot.
@@ -70,7 +70,7 @@ func (d DynamicHolders) Watch(ctx context.Context, gvr schema.GroupVersionResour
 		}
 		heard = true
 		report(holderStatusOf(obj))
-		rw, err := kube.WatchObject(ctx, objects, name, obj.GetResourceVersion())
+		rw, err := apiclient.WatchObject(ctx, objects, name, obj.GetResourceVersion())
 		if err != nil {
 			return
 		}

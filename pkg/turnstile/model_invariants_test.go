@@ -431,7 +431,7 @@ func (m *mModel) end(r *mReq, rl Rollout) string {
 		return "failed, holding"
 	case idle && slot < 0 && r.st.Phase == rollout.PhaseSkipped:
 		return "skipped"
-	case rl.AbortedVersion == m.version && slot < 0 && !(r.st.Phase == rollout.PhaseUpgraded && r.st.Version == m.version):
+	case rl.AbortedVersion == m.version && slot < 0 && (r.st.Phase != rollout.PhaseUpgraded || r.st.Version != m.version):
 		return "aborted version"
 	}
 	return ""

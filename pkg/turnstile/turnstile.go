@@ -451,7 +451,12 @@ func arrived(expected []Expected, v View, target string) []Expected {
 
 // Inspect reads the turnstile's current state once, for reporting.
 func (t *Turnstile) Inspect(ctx context.Context) (View, error) {
-	list, err := t.leases.List(ctx, t.listOptions())
+	return t.list(ctx, t.listOptions())
+}
+
+// list reads the Leases opts select, as a view.
+func (t *Turnstile) list(ctx context.Context, opts metav1.ListOptions) (View, error) {
+	list, err := t.leases.List(ctx, opts)
 	if err != nil {
 		return View{}, fmt.Errorf("listing leases in %s: %w", t.cfg.Namespace, err)
 	}

@@ -77,6 +77,16 @@ func (t *Turnstile) listOptions() metav1.ListOptions {
 	return metav1.ListOptions{LabelSelector: Selector(t.cfg.Promise).String()}
 }
 
+// roleOptions select the Promise's Leases of the roles given; RoleHold selects the platform's
+// hold, which Selector takes in with every Promise's.
+func (t *Turnstile) roleOptions(roles ...string) metav1.ListOptions {
+	r, err := labels.NewRequirement(LabelRole, selection.In, roles)
+	if err != nil {
+		return metav1.ListOptions{LabelSelector: nothing.String()}
+	}
+	return metav1.ListOptions{LabelSelector: Selector(t.cfg.Promise).Add(*r).String()}
+}
+
 // watch starts following the Leases that each of sels selects and returns once it has listed
 // them all, poking sig on every change. It stops when ctx ends. Errors that retrying cannot cure
 // (Forbidden) go to sig as fatal, and end the wait for the first lists.
@@ -195,7 +205,7 @@ func (t *Turnstile) selections(ws watchSet) []metav1.ListOptions {
 		r, _ := labels.NewRequirement(LabelRole, op, roles)
 		return *r
 	}
-	records := metav1.ListOptions{LabelSelector: Selector(t.cfg.Promise).Add(role(selection.In, RoleSlot, RoleRollout, RoleHold)).String()}
+	records := t.roleOptions(RoleSlot, RoleRollout, RoleHold)
 	switch {
 	case ws.first:
 		return []metav1.ListOptions{records, {LabelSelector: Selector(t.cfg.Promise).String(),

@@ -224,8 +224,8 @@ func (t *Turnstile) updateHeld(ctx context.Context, req Request, at Attempt, doi
 // count, else the turnstile's, at most scannedSlots) one by one first: a read of one Lease goes
 // to etcd and takes about a millisecond, where a consistent list of the Promise's Leases carries
 // its whole queue and waits for the apiserver's watch cache to catch up (up to a tenth of a
-// second, on every release). The list finds a slot beyond them, held since a larger count was
-// in force, or says none is held.
+// second, on every release). A list of the slots alone finds one beyond them, held since a
+// larger count was in force, or says none is held: it carries the slots, never the queue.
 func (t *Turnstile) heldBy(ctx context.Context, req Request) (Slot, bool, error) {
 	n := t.cfg.Slots
 	if l, err := t.leases.Get(ctx, RolloutName(t.cfg.Promise), metav1.GetOptions{}); err == nil {
@@ -245,7 +245,7 @@ func (t *Turnstile) heldBy(ctx context.Context, req Request) (Slot, bool, error)
 			return s, true, nil
 		}
 	}
-	view, err := t.Inspect(ctx)
+	view, err := t.list(ctx, t.roleOptions(RoleSlot))
 	if err != nil {
 		return Slot{}, false, err
 	}

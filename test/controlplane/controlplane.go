@@ -101,11 +101,22 @@ func Start(opts ...Option) (*ControlPlane, error) {
 		ControlPlaneStopTimeout:  20 * time.Second,
 	}
 	api := env.ControlPlane.GetAPIServer()
+	guarded := filepath.Join(scratch, "bin")
+	if err := os.Mkdir(guarded, 0o755); err != nil {
+		_ = os.RemoveAll(scratch)
+		return nil, fmt.Errorf("creating the control plane's bin dir: %w", err)
+	}
+	// etcd's data in the scratch dir too: whatever happens to this process, removing the one
+	// removes everything.
+	env.ControlPlane.Etcd = &envtest.Etcd{DataDir: filepath.Join(scratch, "etcd"),
+		Path: killedWithUs(filepath.Join(assets, "etcd"), guarded)}
+	api.Path = killedWithUs(filepath.Join(assets, "kube-apiserver"), guarded)
 	// A certificate directory of our own outlives a stop of the apiserver, so that a restart
 	// keeps its serving certificate and ServiceAccount signing key: clients and tokens issued
 	// before the restart still work after it, as on a real cluster.
 	api.CertDir = filepath.Join(scratch, "kube-apiserver")
 	if err := os.Mkdir(api.CertDir, 0o700); err != nil {
+		_ = os.RemoveAll(scratch)
 		return nil, fmt.Errorf("creating the apiserver's certificate dir: %w", err)
 	}
 	for name, value := range o.apiServerArgs {

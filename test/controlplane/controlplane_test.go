@@ -1,17 +1,23 @@
 package controlplane
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kratix-turnstile/turnstile/test/patience"
 )
 
 // processesOf lists the running processes whose executable lies in dir and whose command line
@@ -139,5 +145,74 @@ func TestRestartAPIServerKeepsClientsWorking(t *testing.T) {
 	}
 	if _, err := client.CoreV1().Namespaces().Get(ctx, "before-restart", metav1.GetOptions{}); err != nil {
 		t.Fatalf("reading after the restart with a client made before it: %v", err)
+	}
+}
+
+// orphanEnv makes the test binary, run again by TestNothingOutlivesItsTestBinary, start a
+// control plane, print what marks its processes, and wait to be killed.
+const orphanEnv = "TURNSTILE_CONTROLPLANE_ORPHAN"
+
+func TestNothingOutlivesItsTestBinary(t *testing.T) {
+	if os.Getenv(orphanEnv) != "" {
+		cp, err := Start(WithControllerManager())
+		if err != nil {
+			t.Fatal(err)
+		}
+		api := cp.env.ControlPlane.GetAPIServer()
+		fmt.Printf("marks %s %s %s\n", "--secure-port="+api.Port, cp.env.ControlPlane.Etcd.URL.Host, cp.scratch)
+		select {} // until killed, as a panicking or timed-out test binary would be
+	}
+	assets, err := AssetsDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bin := filepath.Join(assets, "etcd"); killedWithUs(bin, t.TempDir()) == bin {
+		t.Skip("setpriv --pdeathsig cannot run here: envtest's processes go unguarded")
+	}
+	child := exec.Command(os.Args[0], "-test.run=^TestNothingOutlivesItsTestBinary$", "-test.count=1", "-test.timeout=10m")
+	// Its temporary files (its scratch dir, envtest's certificates) in one the test removes: it
+	// never gets to remove them itself.
+	child.Env = append(os.Environ(), orphanEnv+"=1", "TMPDIR="+t.TempDir())
+	// Should this test binary be killed too, the child goes with it, and its control plane with it.
+	child.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	out, err := child.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	child.Stderr = os.Stderr
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = child.Process.Kill(); _ = child.Wait() })
+	var marks []string
+	var said []string
+	lines := bufio.NewScanner(out)
+	for lines.Scan() {
+		if rest, ok := strings.CutPrefix(lines.Text(), "marks "); ok {
+			marks = strings.Fields(rest)
+			break
+		}
+		said = append(said, lines.Text())
+	}
+	if len(marks) != 3 {
+		t.Fatalf("the child started no control plane (%v); it said:\n%s", lines.Err(), strings.Join(said, "\n"))
+	}
+	if running := processesOf(t, assets, marks); len(running) != 3 {
+		t.Fatalf("want etcd, kube-apiserver and kube-controller-manager running, found %v", running)
+	}
+	if err := child.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = child.Wait()
+	deadline := time.Now().Add(patience.Scale(time.Minute))
+	for left := processesOf(t, assets, marks); len(left) > 0; left = processesOf(t, assets, marks) {
+		if time.Now().After(deadline) {
+			for _, p := range left {
+				pid, _ := strconv.Atoi(strings.Fields(p)[0])
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+			t.Fatalf("still running after their test binary was killed: %v", left)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -13,7 +13,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/kratix-turnstile/turnstile/pkg/kube"
+	"github.com/kratix-turnstile/turnstile/pkg/apiclient"
 )
 
 // Suite is the control plane a Ginkgo suite shares between its specs and parallel processes.
@@ -61,7 +61,7 @@ func ForSuites(clusters ...[]Option) []*Suite {
 			gomega.Expect(err).NotTo(gomega.HaveOccurred())
 			cfg.QPS, cfg.Burst = 1000, 2000
 			// Specs that restart the apiserver keep using their clients, as the stages do.
-			kube.RideOutOutages(cfg, kube.TransientBudget)
+			apiclient.RideOutOutages(cfg, apiclient.TransientBudget)
 			suites[i].Kubeconfig, suites[i].Config = kc, cfg
 			suites[i].Client = kubernetes.NewForConfigOrDie(cfg)
 		}

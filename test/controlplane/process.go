@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -72,3 +73,27 @@ func isSignalExit(err error) bool {
 	var exitErr *exec.ExitError
 	return errors.As(err, &exitErr) && !exitErr.Exited()
 }
+
+// killedWithUs returns a path that runs the binary at bin with the kernel told to kill it when
+// the process that started it ends (setpriv --pdeathsig), as StartProcess does for its own:
+// envtest starts etcd and kube-apiserver without, so a test binary that panicked or was killed
+// would leave them running. Where that cannot run (no setpriv, one too old for --pdeathsig, dir
+// mounted noexec) it is bin itself.
+func killedWithUs(bin, dir string) string {
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		return bin
+	}
+	path := filepath.Join(dir, filepath.Base(bin))
+	script := fmt.Sprintf("#!/bin/sh\nexec %s --pdeathsig KILL %s \"$@\"\n", shellQuote(setpriv), shellQuote(bin))
+	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+		return bin
+	}
+	if err := exec.Command(path, "--version").Run(); err != nil {
+		return bin
+	}
+	return path
+}
+
+// shellQuote quotes s for sh, whatever it holds.
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

@@ -47,7 +47,7 @@ var _ = ginkgo.Describe("when upgrades may start: windows and the soak between w
 		gomega.Expect(out).To(gomega.ContainSubstring("not before: 2026-01-01T00:00:00Z"))
 
 		_, waiting := tryAcquire(ctx, slotNS, promiseName, untilBlocked)
-		gomega.Expect(waiting).NotTo(gomega.BeNil(), "a request took a slot inside a freeze")
+		gomega.Expect(waiting).To(gomega.HaveOccurred(), "a request took a slot inside a freeze")
 		gomega.Expect(waiting.Wait.Message()).To(gomega.HavePrefix("waiting: in a deny window: opens "))
 		gomega.Expect(waiting.Wait.Until).To(gomega.BeTemporally(">", time.Now()))
 
@@ -56,7 +56,7 @@ var _ = ginkgo.Describe("when upgrades may start: windows and the soak between w
 		gomega.Expect(out).To(gomega.ContainSubstring("deny:       none"))
 		gomega.Expect(out).To(gomega.ContainSubstring("not before: 2026-01-01T00:00:00Z"), "lifting the freeze keeps the rest")
 		grant, waiting := tryAcquire(ctx, slotNS, promiseName, untilGranted)
-		gomega.Expect(waiting).To(gomega.BeNil())
+		gomega.Expect(waiting).ToNot(gomega.HaveOccurred())
 		gomega.Expect(grant).NotTo(gomega.BeNil())
 
 		code, out, _ = kubectlTurnstile(ctx, slotNS, "window", promiseName, "--clear")

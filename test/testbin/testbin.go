@@ -52,8 +52,11 @@ func Build(dir, pkg string) (string, error) {
 func moduleRoot() (string, error) {
 	out, err := exec.Command("go", "env", "GOMOD").Output()
 	gomod := strings.TrimSpace(string(out))
-	if err != nil || gomod == "" || gomod == os.DevNull {
-		return "", fmt.Errorf("finding the module root with go env GOMOD: %q %v", gomod, err)
+	if err != nil {
+		return "", fmt.Errorf("finding the module root with go env GOMOD: %w", err)
+	}
+	if gomod == "" || gomod == os.DevNull {
+		return "", fmt.Errorf("finding the module root: go env GOMOD says %q, not in a module", gomod)
 	}
 	return filepath.Dir(gomod), nil
 }

@@ -8,7 +8,6 @@ package demo
 
 import (
 	"context"
-
 	"fmt"
 	"io"
 	"strings"
@@ -59,7 +58,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if d.h != nil {
 		say(stdout, "Stopping the platform")
-		d.h.Stop()
+		_ = program.During(stdout, "demo", "stopping Kratix, the agent, the pods and the control planes", func() error {
+			d.h.Stop()
+			return nil
+		})
 		fmt.Fprintln(stdout, "stopped every process; the sandbox's mounts and files went with it")
 	}
 	switch {
@@ -109,8 +111,9 @@ func (d *demo) run(ctx context.Context) error {
 	if err := h.ApplyRequests(ctx); err != nil {
 		return err
 	}
-	if err := h.WaitForRequests(ctx, 5*time.Minute, harness.AtPhase("v1", "Upgraded"), harness.Requests...); err != nil {
-		return fmt.Errorf("waiting for the five requests at v1: %w", err)
+	fmt.Fprintf(d.out, "applied: Kratix runs the %d requests' pipelines, which build and deploy their apps\n", len(harness.Requests))
+	if err := d.waitAll(ctx, "v1", harness.Requests); err != nil {
+		return err
 	}
 	fmt.Fprintf(d.out, "all five apps serve v1 at the Destination: %s\n", d.appVersions())
 
@@ -136,7 +139,9 @@ func (d *demo) run(ctx context.Context) error {
 		if err := h.Apps.Heal("default", "chat"); err != nil {
 			return err
 		}
-		if err := h.WaitForRequests(ctx, 2*time.Minute, harness.AtPhase("v2", "Upgraded"), "chat"); err != nil {
+		if err := program.During(d.out, "demo", "waiting for chat's v2 to stay healthy for its soak", func() error {
+			return h.WaitForRequests(ctx, 2*time.Minute, harness.AtPhase("v2", "Upgraded"), "chat")
+		}); err != nil {
 			return fmt.Errorf("waiting for chat to recover: %w", err)
 		}
 		fmt.Fprintln(d.out, "chat is healthy again and upgraded: the next request takes the slot")
@@ -156,9 +161,10 @@ func (d *demo) run(ctx context.Context) error {
 
 // status runs the operator plugin's `kubectl turnstile status webapp -w`, in-process.
 func (d *demo) status(ctx context.Context) int {
-	fmt.Fprintf(d.out, "$ kubectl turnstile status %s -n default -w\n", harness.PromiseName)
-	return cli.Run(ctx, []string{"status", harness.PromiseName, "-n", "default", "-w", "--kubeconfig", d.h.Kubeconfig},
-		d.out, d.errOut, clock.RealClock{})
+	// Off a terminal, a quiet spell (a soak) still gets a line every few seconds.
+	args := []string{"status", harness.PromiseName, "-n", "default", "-w", "--heartbeat", program.StillEvery.String()}
+	fmt.Fprintf(d.out, "$ kubectl turnstile %s\n", strings.Join(args, " "))
+	return cli.Run(ctx, append(args, "--kubeconfig", d.h.Kubeconfig), d.out, d.errOut, clock.RealClock{})
 }
 
 func (d *demo) summary(t *harness.Tracker, took time.Duration) {

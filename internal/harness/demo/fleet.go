@@ -3,12 +3,14 @@ package demo
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kratix-turnstile/turnstile/internal/harness"
+	"github.com/kratix-turnstile/turnstile/pkg/program"
 	"github.com/kratix-turnstile/turnstile/test/scrape"
 )
 
@@ -55,11 +57,12 @@ func (d *demo) fleet(ctx context.Context, n, slots int) error {
 	return d.share(n, slots, took)
 }
 
-// waitAll waits for every request to be Upgraded to version, saying how many are every 5 s.
+// waitAll waits for every request of names to be Upgraded to version, saying how many are every
+// few seconds, for up to a minute a request.
 func (d *demo) waitAll(ctx context.Context, version string, names []string) error {
 	started, done := time.Now(), harness.AtPhase(version, "Upgraded")
 	deadline := started.Add(time.Duration(len(names)) * time.Minute)
-	tick := time.NewTicker(5 * time.Second)
+	tick := time.NewTicker(program.StillEvery)
 	defer tick.Stop()
 	for {
 		list, err := d.h.Dynamic.Resource(harness.WebApps).Namespace("default").List(ctx, metav1.ListOptions{})
@@ -68,7 +71,7 @@ func (d *demo) waitAll(ctx context.Context, version string, names []string) erro
 		}
 		upgraded := 0
 		for i := range list.Items {
-			if strings.HasPrefix(list.Items[i].GetName(), "fleet-") && done(&list.Items[i]) {
+			if slices.Contains(names, list.Items[i].GetName()) && done(&list.Items[i]) {
 				upgraded++
 			}
 		}

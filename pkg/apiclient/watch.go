@@ -1,12 +1,10 @@
-// Package kube holds small Kubernetes client helpers shared by Turnstile's packages.
-package kube
+package apiclient
 
 import (
 	"context"
 	"fmt"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
@@ -28,19 +26,4 @@ func WatchObject(ctx context.Context, objects dynamic.ResourceInterface, name, r
 		return nil, fmt.Errorf("watching %s: %w", name, err)
 	}
 	return w, nil
-}
-
-// NestedInt64 reads a whole number from an object decoded from JSON or YAML, where it may be an
-// int64 or a float64; 0 when absent.
-func NestedInt64(obj map[string]any, path ...string) int64 {
-	v, _, _ := unstructured.NestedFieldNoCopy(obj, path...)
-	switch n := v.(type) {
-	case int64:
-		return n
-	case int:
-		return int64(n)
-	case float64:
-		return int64(n)
-	}
-	return 0
 }

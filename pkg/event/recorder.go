@@ -1,4 +1,5 @@
-package kube
+// Package event records Kubernetes Events on the objects Turnstile acts for.
+package event
 
 import (
 	"context"

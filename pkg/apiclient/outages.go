@@ -1,4 +1,8 @@
-package kube
+// Package apiclient is how Turnstile's binaries talk to the apiserver, beyond what client-go
+// does: requests that ride out its restarts, watches of one object that outlive dropped
+// connections, and numbers read from Kubernetes objects decoded from JSON or YAML (the
+// apiserver's answers, or a pipeline's object.yaml).
+package apiclient
 
 import (
 	"crypto/x509"
