@@ -34,7 +34,7 @@ work=$(mktemp -d)
 # setup-envtest leaves its binaries' directory read-only.
 trap 'kill $(jobs -p) 2>/dev/null || true; chmod -R u+w "$work" 2>/dev/null || true; rm -rf "$work"' EXIT
 
-arch=$(GOTOOLCHAIN=local go env GOARCH)
+arch=$(GOTOOLCHAIN=local GOWORK=off go env GOARCH)
 release=${K8S_RELEASE_URL:-https://dl.k8s.io/release}/$K8S_VERSION/bin/linux/$arch
 
 # says BINARY VERSION: the first line of BINARY --version has VERSION as a word. (The whole
@@ -61,34 +61,39 @@ take() {
   echo "$1"
 }
 
-# A short probe first: without internet, fall back at once, before compiling setup-envtest.
-# curl's 6, 7 and 28 are no name, no connection and no answer in time; an HTTP error (22) is
-# the release not having the file, and setup-envtest may still have the rest.
+# fetch URL FILE: downloads URL to FILE; curl's complaint, if any, is in FILE.err.
+fetch() { curl -fsSL --connect-timeout 10 --retry 2 --max-time "${3:-900}" -o "$2" "$1" 2>"$2.err"; }
+
+# A short probe first: without internet, fall back at once, before compiling setup-envtest. Only
+# an HTTP error (curl's 22) says the release is there but lacks the file; setup-envtest may still
+# have the rest. Anything else (no name, no route, no answer, a proxy's refusal) is no internet.
+say "looking for prebuilt binaries at ${release%%/"$K8S_VERSION"/*}"
 probe=0
-curl -fsSL --max-time 20 -o "$work/kube-controller-manager.sha256" "$release/kube-controller-manager.sha256" 2>"$work/probe.err" || probe=$?
+ticking "looking for prebuilt binaries" fetch "$release/kube-controller-manager.sha256" "$work/kcm.sha256" 20 || probe=$?
 case $probe in
   0)
     say "downloading kube-controller-manager $K8S_VERSION from $release"
-    if ticking "downloading kube-controller-manager" \
-      curl -fsSL --retry 2 --max-time 900 -o "$work/kube-controller-manager" "$release/kube-controller-manager"; then
-      want=$(tr -d '[:space:]' <"$work/kube-controller-manager.sha256")
+    if ticking "downloading kube-controller-manager" fetch "$release/kube-controller-manager" "$work/kube-controller-manager"; then
+      read -r want _ <"$work/kcm.sha256" || true
       got=$(sha256sum "$work/kube-controller-manager" | cut -d' ' -f1)
-      if [[ "$got" == "$want" ]]; then
+      if [[ ! "$want" =~ ^[0-9a-f]{64}$ ]]; then
+        say "$release/kube-controller-manager.sha256 holds no sha256: building kube-controller-manager instead"
+      elif [[ "$got" == "$want" ]]; then
         chmod +x "$work/kube-controller-manager"
         take kube-controller-manager "$work/kube-controller-manager" "$K8S_VERSION"
       else
         say "kube-controller-manager from $release has sha256 $got, the release says $want: building it instead"
       fi
     else
-      say "could not download kube-controller-manager from $release: building it instead"
+      say "could not download kube-controller-manager from $release ($(tail -1 "$work/kube-controller-manager.err")): building it instead"
     fi
     ;;
-  6 | 7 | 28)
-    say "${release%%/"$K8S_VERSION"/*} cannot be reached ($(tail -1 "$work/probe.err")): building every binary from the Go module proxy"
-    exit 0
+  22)
+    say "no kube-controller-manager at $release ($(tail -1 "$work/kcm.sha256.err")): building it instead"
     ;;
   *)
-    say "no kube-controller-manager at $release ($(tail -1 "$work/probe.err")): building it instead"
+    say "${release%%/"$K8S_VERSION"/*} cannot be reached ($(tail -1 "$work/kcm.sha256.err")): building every binary from the Go module proxy"
+    exit 0
     ;;
 esac
 
@@ -98,7 +103,7 @@ envtest_use() {
   if [[ -n "${ENVTEST_INDEX:-}" ]]; then
     index=(--index "$ENVTEST_INDEX")
   fi
-  (cd "$here/envtest" && GOTOOLCHAIN=local GOFLAGS=-mod=readonly \
+  (cd "$here/envtest" && GOTOOLCHAIN=local GOFLAGS=-mod=readonly GOWORK=off \
     go tool setup-envtest use "${K8S_VERSION#v}" --bin-dir "$work/envtest" -p path ${index[@]+"${index[@]}"}) 2>"$work/envtest.err"
 }
 say "fetching etcd and kube-apiserver for $K8S_VERSION with setup-envtest"

@@ -61,7 +61,7 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$scratch"' EXIT
 build() { # build MODULE_DIR PACKAGE OUTPUT [LDFLAGS]
   local started=$SECONDS
   echo "control plane: building $3 (from $2)"
-  (cd "$1" && GOFLAGS=-mod=readonly CGO_ENABLED=0 GOTOOLCHAIN=local \
+  (cd "$1" && GOFLAGS=-mod=readonly CGO_ENABLED=0 GOTOOLCHAIN=local GOWORK=off \
     ticking "building $3" go build -trimpath -ldflags="-s -w ${4:-}" -o "$scratch/$(basename "$3")" "$2")
   mv -f "$scratch/$(basename "$3")" "$CONTROL_PLANE_DIR/$3"
   echo "control plane: built $3 in $((SECONDS - started))s"
@@ -101,7 +101,7 @@ if ! stamped "$KRATIX_CURRENT_DIR" "$current_stamp_want"; then
     url="https://github.com/syntasso/kratix/archive/$KRATIX_CURRENT_COMMIT.tar.gz"
     echo "control plane: fetching Kratix ${KRATIX_CURRENT_COMMIT:0:12} from $url"
     tarball=$scratch/kratix.tar.gz
-    if ! curl -fsSL --retry 3 -o "$tarball" "$url"; then
+    if ! ticking "fetching Kratix's source" curl -fsSL --connect-timeout 10 --retry 3 --max-time 900 -o "$tarball" "$url"; then
       echo "provision-control-plane: could not fetch Kratix's source from $url; put that tarball at $KRATIX_CURRENT_TARBALL and run again" >&2
       exit 1
     fi
@@ -115,6 +115,13 @@ if ! stamped "$KRATIX_CURRENT_DIR" "$current_stamp_want"; then
   if [[ "$got" != "$KRATIX_CURRENT_SOURCE_SHA256" ]]; then
     echo "provision-control-plane: the Kratix source in $tarball has checksum $got, want $KRATIX_CURRENT_SOURCE_SHA256 (commit ${KRATIX_CURRENT_COMMIT:0:12}); remove it to fetch it again" >&2
     exit 1
+  fi
+  if [[ "$tarball" != "$KRATIX_CURRENT_TARBALL" ]]; then
+    # Kept, checked, where a machine without internet would be given it: provisioning afresh
+    # (a new cache directory, the tests' own) needs no download.
+    mkdir -p "$(dirname "$KRATIX_CURRENT_TARBALL")"
+    cp "$tarball" "$KRATIX_CURRENT_TARBALL.tmp"
+    mv -f "$KRATIX_CURRENT_TARBALL.tmp" "$KRATIX_CURRENT_TARBALL"
   fi
   rel=${KRATIX_CURRENT_DIR#"$CONTROL_PLANE_DIR"/}
   mkdir -p "$KRATIX_CURRENT_DIR/crds"

@@ -45,27 +45,36 @@ func newDisplay(out io.Writer, output string, watch bool, heartbeat time.Duratio
 // redraw rewrites the table where it was printed: the cursor goes back up over the rows the
 // last table took on the screen (a line wider than the terminal takes several) and clears
 // below, so what the terminal showed before the table stays. A table taller than the screen
-// cannot be reached by the cursor: then the screen is cleared and drawn from the top.
+// cannot be reached by the cursor: then the screen is cleared and drawn from the top, only when
+// the rollout changed, not each time its ages move on (that would fill the scrollback).
 func redraw(f *os.File) display {
-	var last string
+	var last, lastFacts string
 	rows := 0
 	return func(rep report.Report, now time.Time) {
 		var b strings.Builder
 		_ = rep.WriteTable(&b, now)
 		s := b.String()
+		keys, facts := factsOf(rep)
+		var fb strings.Builder
+		for _, k := range keys {
+			fb.WriteString(facts[k] + "\n")
+		}
 		if s == last {
 			return
 		}
-		last = s
 		width, height, err := term.GetSize(int(f.Fd()))
+		var out strings.Builder // one write: no flicker between the clearing and the table
 		switch {
 		case rows > 0 && err == nil && rows < height:
-			fmt.Fprintf(f, "\x1b[%dF\x1b[J", rows)
+			fmt.Fprintf(&out, "\x1b[%dF\x1b[J", rows)
+		case rows > 0 && fb.String() == lastFacts:
+			return
 		case rows > 0:
-			fmt.Fprint(f, "\x1b[H\x1b[2J")
+			out.WriteString("\x1b[H\x1b[2J")
 		}
-		fmt.Fprint(f, s)
-		rows = screenRows(s, width)
+		out.WriteString(s)
+		fmt.Fprint(f, out.String())
+		last, lastFacts, rows = s, fb.String(), screenRows(s, width)
 	}
 }
 

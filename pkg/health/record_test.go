@@ -15,7 +15,7 @@ import (
 )
 
 // memRecords is a namespace's HealthRecords in memory, with the apiserver's compare-and-swap
-// on resourceVersion. interfere, when set, runs before each call (get, create, update) and may
+// on resourceVersion, and its refusals of a create that names one and an update that does not. interfere, when set, runs before each call (get, create, update) and may
 // change the store, as another writer would, or answer the call with an error.
 type memRecords struct {
 	objs      map[string]*unstructured.Unstructured
@@ -56,6 +56,9 @@ func (m *memRecords) Create(_ context.Context, obj *unstructured.Unstructured, _
 	if err := m.enter("create"); err != nil {
 		return nil, err
 	}
+	if obj.GetResourceVersion() != "" {
+		return nil, apierrors.NewBadRequest("resourceVersion should not be set on objects to be created")
+	}
 	if _, ok := m.objs[obj.GetName()]; ok {
 		return nil, apierrors.NewAlreadyExists(recordsGR, obj.GetName())
 	}
@@ -65,6 +68,9 @@ func (m *memRecords) Create(_ context.Context, obj *unstructured.Unstructured, _
 func (m *memRecords) Update(_ context.Context, obj *unstructured.Unstructured, _ metav1.UpdateOptions, _ ...string) (*unstructured.Unstructured, error) {
 	if err := m.enter("update"); err != nil {
 		return nil, err
+	}
+	if obj.GetResourceVersion() == "" {
+		return nil, apierrors.NewBadRequest("metadata.resourceVersion must be specified for an update")
 	}
 	current, ok := m.objs[obj.GetName()]
 	if !ok {

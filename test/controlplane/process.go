@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -77,22 +78,52 @@ func isSignalExit(err error) bool {
 // killedWithUs returns a path that runs the binary at bin with the kernel told to kill it when
 // the process that started it ends (setpriv --pdeathsig), as StartProcess does for its own:
 // envtest starts etcd and kube-apiserver without, so a test binary that panicked or was killed
-// would leave them running. Where that cannot run (no setpriv, one too old for --pdeathsig, dir
-// mounted noexec) it is bin itself.
+// would leave them running. Where that cannot run (no setpriv, one too old for --pdeathsig, a
+// temporary dir mounted noexec) it says so once and is bin itself.
 func killedWithUs(bin, dir string) string {
-	setpriv, err := exec.LookPath("setpriv")
-	if err != nil {
+	guard.Do(func() { guard.setpriv, guard.err = probeSetpriv() })
+	if guard.err != nil {
+		guard.warn.Do(func() {
+			fmt.Fprintf(os.Stderr, "control plane: %v: etcd and kube-apiserver would outlive a killed test binary\n", guard.err)
+		})
 		return bin
 	}
 	path := filepath.Join(dir, filepath.Base(bin))
-	script := fmt.Sprintf("#!/bin/sh\nexec %s --pdeathsig KILL %s \"$@\"\n", shellQuote(setpriv), shellQuote(bin))
+	script := fmt.Sprintf("#!/bin/sh\nexec %s --pdeathsig KILL %s \"$@\"\n", shellQuote(guard.setpriv), shellQuote(bin))
 	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
 		return bin
 	}
-	if err := exec.Command(path, "--version").Run(); err != nil {
-		return bin
-	}
 	return path
+}
+
+// guard is what probeSetpriv found, once a process.
+var guard struct {
+	sync.Once
+	warn    sync.Once
+	setpriv string
+	err     error
+}
+
+// probeSetpriv finds setpriv and checks a wrapper like killedWithUs's runs here.
+func probeSetpriv() (string, error) {
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		return "", errors.New("no setpriv (util-linux)")
+	}
+	dir, err := os.MkdirTemp("", "turnstile-setpriv-")
+	if err != nil {
+		return "", fmt.Errorf("probing setpriv: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	probe := filepath.Join(dir, "probe")
+	script := fmt.Sprintf("#!/bin/sh\nexec %s --pdeathsig KILL true\n", shellQuote(setpriv))
+	if err := os.WriteFile(probe, []byte(script), 0o755); err != nil {
+		return "", fmt.Errorf("probing setpriv: %w", err)
+	}
+	if out, err := exec.Command(probe).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("setpriv --pdeathsig does not run here (%s): %w", strings.TrimSpace(string(out)), err)
+	}
+	return setpriv, nil
 }
 
 // shellQuote quotes s for sh, whatever it holds.

@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -96,9 +95,7 @@ func (m mirror) serve(t *testing.T) *httptest.Server {
 // when it is the pinned version and its checksum holds, and without a mirror it brings nothing,
 // so that provision-control-plane.sh builds the rest.
 func TestFetchControlPlane(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs setup-envtest, built from the Go module proxy")
-	}
+	needSetupEnvtest(t)
 	k8s, etcd := pins(t)
 	all := []string{"etcd", "kube-apiserver", "kube-controller-manager"}
 	good := mirror{k8s: k8s, envtestK8s: k8s, apiserver: fakeBinary("Kubernetes " + k8s),
@@ -131,19 +128,19 @@ func TestFetchControlPlane(t *testing.T) {
 			m := good
 			m.envtestK8s = "v1.30.0"
 			return m
-		}, want: []string{"kube-controller-manager"}, says: "setup-envtest could not fetch " + k8s},
+		}, want: []string{"kube-controller-manager"}, says: "setup-envtest could not fetch " + k8s + " (unable to fetch hash for requested version: unable to find archive for"},
 		{name: "no internet: everything is built", unreachable: true, says: "cannot be reached"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			release, index := closedURL(t), closedURL(t)
+			release, index := unreachable, unreachable
 			if !tt.unreachable {
 				srv := tt.mirror().serve(t)
 				release, index = srv.URL+"/release", srv.URL+"/envtest-releases.yaml"
 			}
 			dir := filepath.Join(t.TempDir(), "fetched")
 			cmd := exec.Command(filepath.Join(repoRoot(t), "hack/fetch-control-plane.sh"), dir)
-			cmd.Env = append(os.Environ(), "K8S_RELEASE_URL="+release, "ENVTEST_INDEX="+index)
+			cmd.Env = scriptEnv("K8S_RELEASE_URL="+release, "ENVTEST_INDEX="+index)
 			var stdout, stderr bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
 			if err := cmd.Run(); err != nil {
@@ -166,18 +163,35 @@ func TestFetchControlPlane(t *testing.T) {
 	}
 }
 
-// closedURL is an address on loopback where nothing listens.
-func closedURL(t *testing.T) string {
+// unreachable is an address on loopback where nothing listens: port 1 (tcpmux), which no test
+// binds, unlike a freed ephemeral port another package's apiserver may take meanwhile.
+const unreachable = "http://127.0.0.1:1"
+
+// scriptEnv is the environment the hack scripts run in under test: this one, but talking to
+// loopback directly whatever proxy it names, and with none of setup-envtest's own settings.
+func scriptEnv(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "ENVTEST_") {
+			env = append(env, kv)
+		}
+	}
+	return append(append(env, "NO_PROXY=127.0.0.1,localhost", "no_proxy=127.0.0.1,localhost"), extra...)
+}
+
+// needSetupEnvtest builds the pinned setup-envtest first (from the Go module proxy, like the
+// control plane), and skips the test where that cannot be done, saying so.
+func needSetupEnvtest(t *testing.T) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	if testing.Short() {
+		t.Skip("runs setup-envtest, built from the Go module proxy")
 	}
-	addr := l.Addr().String()
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
+	cmd := exec.Command("go", "build", "-o", os.DevNull, "sigs.k8s.io/controller-runtime/tools/setup-envtest")
+	cmd.Dir = filepath.Join(repoRoot(t), "hack", "envtest")
+	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=readonly", "GOWORK=off")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Skipf("setup-envtest cannot be built here (the Go module proxy?): %v\n%s", err, out)
 	}
-	return "http://" + addr
 }
 
 func TestProvisionRefusesAnUnknownSource(t *testing.T) {
@@ -196,7 +210,7 @@ func TestProvisionRefusesAnUnknownSource(t *testing.T) {
 }
 
 // fakeGo is a go command whose builds write a stand-in binary at once, and that hands anything
-// else (go env, go run setup-envtest) to the real one: the provisioning script's own logic runs
+// else (go env, go tool setup-envtest) to the real one: the provisioning script's own logic runs
 // in seconds, whatever the Go build cache holds.
 func fakeGo(t *testing.T) string {
 	t.Helper()
@@ -224,9 +238,7 @@ printf '#!/bin/sh\necho built by go build\n' >"$out" && chmod +x "$out"
 // the downloads that match the pins and build the rest, leave no scratch behind, and do nothing
 // the second time.
 func TestProvisionBuildsOnceAndLeavesNothingBehind(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs setup-envtest, built from the Go module proxy")
-	}
+	needSetupEnvtest(t)
 	cmd := exec.Command("bash", "-c", `source hack/versions.sh && echo "$KRATIX_CURRENT_TARBALL"`)
 	cmd.Dir = repoRoot(t)
 	out, err := cmd.Output()
@@ -236,7 +248,7 @@ func TestProvisionBuildsOnceAndLeavesNothingBehind(t *testing.T) {
 	tarball := strings.TrimSpace(string(out))
 	src, err := os.ReadFile(tarball)
 	if err != nil {
-		t.Skipf("no Kratix source to build from (%v): run make control-plane first", err)
+		t.Skipf("no Kratix source to build from (%v): make control-plane keeps it there", err)
 	}
 	k8s, etcd := pins(t)
 	goDir := fakeGo(t)
@@ -262,7 +274,7 @@ func TestProvisionBuildsOnceAndLeavesNothingBehind(t *testing.T) {
 			if err := os.WriteFile(mine, src, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			release, index := closedURL(t), closedURL(t)
+			release, index := unreachable, unreachable
 			if tt.mirror {
 				srv := downloaded.serve(t)
 				release, index = srv.URL+"/release", srv.URL+"/envtest-releases.yaml"
@@ -270,7 +282,7 @@ func TestProvisionBuildsOnceAndLeavesNothingBehind(t *testing.T) {
 			provision := func() string {
 				t.Helper()
 				cmd := exec.Command(filepath.Join(repoRoot(t), "hack/provision-control-plane.sh"))
-				cmd.Env = append(os.Environ(), "PATH="+goDir+string(os.PathListSeparator)+os.Getenv("PATH"),
+				cmd.Env = scriptEnv("PATH="+goDir+string(os.PathListSeparator)+os.Getenv("PATH"),
 					"TURNSTILE_CACHE="+cache, "TURNSTILE_CONTROL_PLANE="+tt.source, "K8S_RELEASE_URL="+release, "ENVTEST_INDEX="+index)
 				out, err := cmd.CombinedOutput()
 				if err != nil {

@@ -112,7 +112,7 @@ func (d *demo) run(ctx context.Context) error {
 		return err
 	}
 	fmt.Fprintf(d.out, "applied: Kratix runs the %d requests' pipelines, which build and deploy their apps\n", len(harness.Requests))
-	if err := d.waitAll(ctx, "v1", harness.Requests); err != nil {
+	if err := d.waitAll(ctx, "v1", harness.Requests, 500*time.Millisecond); err != nil {
 		return err
 	}
 	fmt.Fprintf(d.out, "all five apps serve v1 at the Destination: %s\n", d.appVersions())
@@ -128,7 +128,9 @@ func (d *demo) run(ctx context.Context) error {
 	code := d.status(ctx)
 	if code == 1 {
 		// The slot says Failed a moment before chat's status does.
-		if err := h.WaitForRequests(ctx, time.Minute, harness.AtPhase("v2", "Failed"), "chat"); err != nil {
+		if err := program.During(d.out, "demo", "waiting for chat's status to say its upgrade failed", func() error {
+			return h.WaitForRequests(ctx, time.Minute, harness.AtPhase("v2", "Failed"), "chat")
+		}); err != nil {
 			return fmt.Errorf("waiting for chat's status to say its upgrade failed: %w", err)
 		}
 		chat := d.request(ctx, "chat")

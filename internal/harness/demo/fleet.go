@@ -3,7 +3,6 @@ package demo
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -39,7 +38,7 @@ func (d *demo) fleet(ctx context.Context, n, slots int) error {
 	if err := h.Apply(ctx, []byte(manifests.String())); err != nil {
 		return err
 	}
-	if err := d.waitAll(ctx, "v1", names); err != nil {
+	if err := d.waitAll(ctx, "v1", names, program.StillEvery); err != nil {
 		return err
 	}
 
@@ -48,7 +47,7 @@ func (d *demo) fleet(ctx context.Context, n, slots int) error {
 	if err := h.ApplyPromiseAs(ctx, "v2", variant); err != nil {
 		return fmt.Errorf("upgrading the Promise to v2: %w", err)
 	}
-	if err := d.waitAll(ctx, "v2", names); err != nil {
+	if err := d.waitAll(ctx, "v2", names, program.StillEvery); err != nil {
 		return err
 	}
 	took := time.Since(upgrade)
@@ -57,22 +56,27 @@ func (d *demo) fleet(ctx context.Context, n, slots int) error {
 	return d.share(n, slots, took)
 }
 
-// waitAll waits for every request of names to be Upgraded to version, saying how many are every
-// few seconds, for up to a minute a request.
-func (d *demo) waitAll(ctx context.Context, version string, names []string) error {
+// waitAll waits for every request of names to be Upgraded to version, looking every poll (the
+// fleet's measurement wants the apiserver to itself, the story a quick eye) and saying how many
+// are every few seconds, for up to a minute a request.
+func (d *demo) waitAll(ctx context.Context, version string, names []string, every time.Duration) error {
 	started, done := time.Now(), harness.AtPhase(version, "Upgraded")
 	deadline := started.Add(time.Duration(len(names)) * time.Minute)
-	tick := time.NewTicker(program.StillEvery)
-	defer tick.Stop()
+	ours := map[string]bool{}
+	for _, n := range names {
+		ours[n] = true
+	}
+	poll := time.NewTicker(every)
+	defer poll.Stop()
+	said, upgraded := started, 0
 	for {
-		list, err := d.h.Dynamic.Resource(harness.WebApps).Namespace("default").List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return fmt.Errorf("listing the requests: %w", err)
-		}
-		upgraded := 0
-		for i := range list.Items {
-			if slices.Contains(names, list.Items[i].GetName()) && done(&list.Items[i]) {
-				upgraded++
+		// A failed list (the apiserver busy) counts as no news: the next tick lists again.
+		if list, err := d.h.Dynamic.Resource(harness.WebApps).Namespace("default").List(ctx, metav1.ListOptions{}); err == nil {
+			upgraded = 0
+			for i := range list.Items {
+				if ours[list.Items[i].GetName()] && done(&list.Items[i]) {
+					upgraded++
+				}
 			}
 		}
 		if upgraded == len(names) {
@@ -85,8 +89,11 @@ func (d *demo) waitAll(ctx context.Context, version string, names []string) erro
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-tick.C:
-			fmt.Fprintf(d.out, "%d of %d requests Upgraded to %s (%s)\n", upgraded, len(names), version, time.Since(started).Round(time.Second))
+		case <-poll.C:
+			if time.Since(said)+every > program.StillEvery { // by the next look it would be late
+				said = time.Now()
+				fmt.Fprintf(d.out, "%d of %d requests Upgraded to %s (%s)\n", upgraded, len(names), version, time.Since(started).Round(time.Second))
+			}
 		}
 	}
 }
