@@ -54,13 +54,13 @@ func redraw(f *os.File) display {
 		var b strings.Builder
 		_ = rep.WriteTable(&b, now)
 		s := b.String()
+		if s == last {
+			return
+		}
 		keys, facts := factsOf(rep)
 		var fb strings.Builder
 		for _, k := range keys {
 			fb.WriteString(facts[k] + "\n")
-		}
-		if s == last {
-			return
 		}
 		width, height, err := term.GetSize(int(f.Fd()))
 		var out strings.Builder // one write: no flicker between the clearing and the table
@@ -68,7 +68,7 @@ func redraw(f *os.File) display {
 		case rows > 0 && err == nil && rows < height:
 			fmt.Fprintf(&out, "\x1b[%dF\x1b[J", rows)
 		case rows > 0 && fb.String() == lastFacts:
-			return
+			return // only its ages moved on
 		case rows > 0:
 			out.WriteString("\x1b[H\x1b[2J")
 		}

@@ -388,29 +388,22 @@ func (t *Turnstile) turn(ctx context.Context, a *acquiring, view View, now time.
 			cancel()
 		}
 		out.took, out.reentered = &slot, d.action == actReenter
-	case d.action == actTake || first:
+	case d.action == actTake || first || due:
 		// Queue first, even with the slot free: the ticket fixes this request's arrival for
 		// everyone else, so the order of a burst of arrivals is theirs, not the race's. A first
 		// look shows no other ticket, so on it only a re-entry is decided: a take or a place is
 		// decided again on the queue ahead of the ticket.
-		out.again = !due
+		again := d.action == actTake || first
+		out.again = again && !due
 		if due {
 			tk, err := t.putTicket(ctx, req, target, stale, hadStale, now)
 			if err != nil {
 				return turned{}, err
 			}
 			if tk != nil {
-				a.mine, out.again = tk, true
+				a.mine, out.again = tk, again
 			}
 			// Else someone else wrote the ticket first: the watch brings it.
-		}
-	case due:
-		tk, err := t.putTicket(ctx, req, target, stale, hadStale, now)
-		if err != nil {
-			return turned{}, err
-		}
-		if tk != nil {
-			a.mine = tk
 		}
 	}
 	return out, nil

@@ -201,10 +201,6 @@ func (t *Turnstile) watchFor(a *acquiring) watchSet {
 
 // selections are the list options of ws's watches.
 func (t *Turnstile) selections(ws watchSet) []metav1.ListOptions {
-	role := func(op selection.Operator, roles ...string) labels.Requirement {
-		r, _ := labels.NewRequirement(LabelRole, op, roles)
-		return *r
-	}
 	records := t.roleOptions(RoleSlot, RoleRollout, RoleHold)
 	switch {
 	case ws.first:
@@ -218,7 +214,8 @@ func (t *Turnstile) selections(ws watchSet) []metav1.ListOptions {
 		return *r
 	}
 	ours, _ := labels.NewRequirement(LabelPromise, selection.Equals, []string{t.cfg.Promise})
-	tickets := labels.NewSelector().Add(*ours, role(selection.Equals, RoleTicket))
+	isTicket, _ := labels.NewRequirement(LabelRole, selection.Equals, []string{RoleTicket})
+	tickets := labels.NewSelector().Add(*ours, *isTicket)
 	return []metav1.ListOptions{records,
 		{LabelSelector: tickets.Add(order(selection.LessThan, strconv.FormatInt(ws.key+1, 10))).String()},
 		{LabelSelector: tickets.Add(order(selection.DoesNotExist)).String()},
