@@ -2,6 +2,7 @@ package harness
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +19,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/utils/ptr"
+
+	"github.com/kratix-turnstile/turnstile/pkg/program"
 )
 
 var (
@@ -110,22 +113,64 @@ func (h *Harness) Apply(ctx context.Context, data []byte) error {
 	}
 }
 
-// WaitForRequests waits until every named request (namespace default) satisfies ok.
-func (h *Harness) WaitForRequests(ctx context.Context, timeout time.Duration, ok func(*unstructured.Unstructured) bool, names ...string) error {
-	return h.WaitFor(ctx, WebApps, timeout, ok, names...)
+// WaitForRequests waits until every named request (namespace default) satisfies ok, for as
+// long as they move: see WaitFor.
+func (h *Harness) WaitForRequests(ctx context.Context, stall time.Duration, ok func(*unstructured.Unstructured) bool, names ...string) error {
+	return h.WaitFor(ctx, WebApps, stall, ok, names...)
 }
 
-// WaitFor is WaitForRequests for the requests of another API.
-func (h *Harness) WaitFor(ctx context.Context, api schema.GroupVersionResource, timeout time.Duration, ok func(*unstructured.Unstructured) bool, names ...string) error {
-	return wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+// WaitFor is WaitForRequests for the requests of another API. It gives up only when none of the
+// requests has moved (a phase or version of status.turnstile changed) for stall: a rollout of
+// several requests through one slot takes as long as the machine makes it, and a loaded one
+// is slow, not stuck; the spec's own timeout bounds the whole. Its error says where each
+// request not yet there stands.
+func (h *Harness) WaitFor(ctx context.Context, api schema.GroupVersionResource, stall time.Duration, ok func(*unstructured.Unstructured) bool, names ...string) error {
+	var (
+		last  string
+		moved = time.Now()
+		late  []string
+	)
+	err := wait.PollUntilContextCancel(ctx, 250*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		var where []string
+		late = late[:0]
 		for _, n := range names {
 			u, err := h.Dynamic.Resource(api).Namespace("default").Get(ctx, n, metav1.GetOptions{})
-			if err != nil || !ok(u) {
-				return false, nil
+			switch {
+			case err != nil:
+				where = append(where, n+": "+err.Error())
+				late = append(late, n+" ("+program.OneLine(err.Error())+")")
+			case !ok(u):
+				where = append(where, n+": "+standing(u))
+				late = append(late, n+" ("+standing(u)+": "+Message(u)+")")
+			default:
+				where = append(where, n+": "+standing(u))
 			}
 		}
-		return true, nil
+		if now := strings.Join(where, "; "); now != last {
+			last, moved = now, time.Now()
+		}
+		if len(late) > 0 && time.Since(moved) > stall {
+			return false, fmt.Errorf("no move for %s", stall)
+		}
+		return len(late) == 0, nil
 	})
+	if err != nil {
+		return fmt.Errorf("waiting for %s %s: %w; not there: %s", api.Resource, strings.Join(names, ", "), err, strings.Join(late, "; "))
+	}
+	return nil
+}
+
+// standing is a request's phase and version as its status.turnstile says.
+func standing(u *unstructured.Unstructured) string {
+	p, _, _ := unstructured.NestedString(u.Object, "status", "turnstile", "phase")
+	v, _, _ := unstructured.NestedString(u.Object, "status", "turnstile", "version")
+	return cmp.Or(p, "no phase") + " " + cmp.Or(v, "no version")
+}
+
+// Message is a request's status.turnstile.message.
+func Message(u *unstructured.Unstructured) string {
+	m, _, _ := unstructured.NestedString(u.Object, "status", "turnstile", "message")
+	return m
 }
 
 func conditionTrue(u *unstructured.Unstructured, condition string) bool {

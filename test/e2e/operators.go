@@ -9,7 +9,6 @@ import (
 	"github.com/onsi/ginkgo/v2"
 	"github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/clock"
 
 	"github.com/kratix-turnstile/turnstile/internal/harness"
@@ -46,12 +45,6 @@ func kubectlTurnstileCode(ctx context.Context, args ...string) (int, string) {
 	return code, out.String() + errOut.String()
 }
 
-// messageOf is a request's status.turnstile.message.
-func messageOf(u *unstructured.Unstructured) string {
-	m, _, _ := unstructured.NestedString(u.Object, "status", "turnstile", "message")
-	return m
-}
-
 // began says whether any of the named requests of the example (or of the second Promise) began
 // its upgrade to version.
 func began(ctx context.Context, version string, second bool, names ...string) bool {
@@ -86,14 +79,14 @@ func operatorSpecs(trackCtx context.Context, survivors func() []string) {
 		gomega.Expect(h.ApplyPromiseAs(ctx, "v6", harness.Variant{Second: true})).To(gomega.Succeed())
 		held := "waiting: platform-wide hold: incident drill"
 		first := survivors()[0]
-		gomega.Eventually(func() string { return messageOf(get(ctx, first)) }).WithTimeout(patience.Scale(time.Minute)).
+		gomega.Eventually(func() string { return harness.Message(get(ctx, first)) }).WithTimeout(patience.Scale(time.Minute)).
 			Should(gomega.HavePrefix(held), "the example's requests wait on the hold")
 		gomega.Eventually(func() string {
 			u, err := h.Dynamic.Resource(harness.SecondWebApps).Namespace("default").Get(ctx, "alpha", metav1.GetOptions{})
 			if err != nil {
 				return err.Error()
 			}
-			return messageOf(u)
+			return harness.Message(u)
 		}).WithTimeout(patience.Scale(time.Minute)).Should(gomega.HavePrefix(held), "and so do the second Promise's")
 		gomega.Consistently(func() bool {
 			return began(ctx, "v6", false, survivors()...) || began(ctx, "v6", true, "alpha", "beta")
@@ -121,7 +114,7 @@ func operatorSpecs(trackCtx context.Context, survivors func() []string) {
 		kubectlTurnstile(ctx, "window", harness.PromiseName, "--not-before", start.UTC().Format(time.RFC3339))
 		v7 := h.Track(trackCtx, "v7")
 		gomega.Expect(h.ApplyPromise(ctx, "v7")).To(gomega.Succeed())
-		gomega.Eventually(func() string { return messageOf(get(ctx, survivors()[0])) }).WithTimeout(patience.Scale(time.Minute)).
+		gomega.Eventually(func() string { return harness.Message(get(ctx, survivors()[0])) }).WithTimeout(patience.Scale(time.Minute)).
 			Should(gomega.HavePrefix("waiting: scheduled to start at "), "the waiting requests say when")
 		gomega.Expect(h.WaitForRequests(ctx, patience.Scale(5*time.Minute), harness.AtPhase("v7", "Upgraded"), survivors()...)).To(gomega.Succeed())
 		gomega.Expect(names(v7.Upgrades())).To(gomega.ConsistOf(survivors()))
@@ -141,7 +134,7 @@ func operatorSpecs(trackCtx context.Context, survivors func() []string) {
 		gomega.Expect(h.ApplyPromiseAs(ctx, "v8", harness.Variant{AcquireEnv: map[string]string{"TURNSTILE_WAVE_SOAK": soak.String()}})).To(gomega.Succeed())
 		gomega.Eventually(func() string {
 			for _, n := range harness.Requests {
-				if m := messageOf(get(ctx, n)); strings.Contains(m, "soaks for") {
+				if m := harness.Message(get(ctx, n)); strings.Contains(m, "soaks for") {
 					return m
 				}
 			}

@@ -6,6 +6,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/kratix-turnstile/turnstile/internal/harness/kratix"
 	"github.com/kratix-turnstile/turnstile/internal/harness/reexec"
 	"github.com/kratix-turnstile/turnstile/internal/harness/sandbox"
+	"github.com/kratix-turnstile/turnstile/pkg/program"
 	"github.com/kratix-turnstile/turnstile/test/patience"
 )
 
@@ -34,8 +36,33 @@ func Run(t *testing.T, v kratix.Version) {
 	gomega.RegisterFailHandler(ginkgo.Fail)
 	// An Eventually without a bound of its own waits long enough for a loaded machine.
 	gomega.SetDefaultEventuallyTimeout(patience.Scale(10 * time.Second))
-	ginkgo.RunSpecs(t, "End to end: Turnstile on "+v.Describe())
+	if !ginkgo.RunSpecs(t, "End to end: Turnstile on "+v.Describe()) {
+		// Last, where a reader of the output's tail sees them: why each spec failed.
+		for _, f := range failures {
+			fmt.Println("e2e: " + f)
+		}
+	}
 }
+
+// failures are the failed specs and their failures, a line each.
+var failures []string
+
+var _ = ginkgo.ReportAfterEach(func(r ginkgo.SpecReport) {
+	if r.Failed() {
+		msg := program.OneLine(r.Failure.Message)
+		if runes := []rune(msg); len(runes) > 600 {
+			msg = string(runes[:600]) + "…"
+		}
+		failures = append(failures, fmt.Sprintf("%s (%s): %s", r.FullText(), r.Failure.Location, msg))
+	}
+})
+
+// After a failed spec, where the platform stands: its requests, Leases and pipelines' logs.
+var _ = ginkgo.AfterEach(func(ctx context.Context) {
+	if h != nil && ginkgo.CurrentSpecReport().Failed() {
+		h.Diagnose(ctx, ginkgo.GinkgoWriter)
+	}
+}, ginkgo.NodeTimeout(patience.Scale(30*time.Second)))
 
 var (
 	h       *harness.Harness

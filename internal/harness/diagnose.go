@@ -1,0 +1,82 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
+)
+
+// Diagnose writes where the platform stands, for reading after a failed spec: every request's
+// status.turnstile, the turnstile's Leases, and the last lines each container of every
+// request's latest pipeline runs wrote. The sandbox, and its logs, go when the suite ends.
+func (h *Harness) Diagnose(ctx context.Context, w io.Writer) {
+	fmt.Fprintln(w, "harness: where the platform stands")
+	for _, api := range []schema.GroupVersionResource{WebApps, SecondWebApps} {
+		list, err := h.Dynamic.Resource(api).Namespace("default").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			fmt.Fprintf(w, "  %s: %v\n", api.Resource, err)
+			continue
+		}
+		for _, u := range list.Items {
+			fmt.Fprintf(w, "  %s/%s: %s: %s\n", api.Resource, u.GetName(), standing(&u), Message(&u))
+		}
+	}
+	leases, err := h.Client.CoordinationV1().Leases(turnstile.DefaultNamespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		fmt.Fprintf(w, "  leases: %v\n", err)
+	} else {
+		for _, l := range leases.Items {
+			var notes []string
+			for k, v := range l.Annotations {
+				if strings.HasPrefix(k, "turnstile.kratix.io/") {
+					notes = append(notes, strings.TrimPrefix(k, "turnstile.kratix.io/")+"="+v)
+				}
+			}
+			slices.Sort(notes)
+			holder := ""
+			if l.Spec.HolderIdentity != nil {
+				holder = *l.Spec.HolderIdentity
+			}
+			fmt.Fprintf(w, "  lease %s: holder %q %s\n", l.Name, holder, strings.Join(notes, " "))
+		}
+	}
+	// The latest run of each pipeline for each request.
+	latest := map[string]int{}
+	runs := h.Runner.Runs()
+	for i, r := range runs {
+		latest[r.Labels["kratix.io/resource-name"]+"/"+r.Labels["kratix.io/pipeline-name"]] = i
+	}
+	keys := make([]string, 0, len(latest))
+	for k := range latest {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		r := runs[latest[k]]
+		state := "running"
+		if !r.Ended.IsZero() {
+			state = "ended " + r.Ended.Format("15:04:05")
+		}
+		fmt.Fprintf(w, "  pod %s (%s, started %s, %s)\n", r.Name, k, r.Started.Format("15:04:05"), state)
+		logs, _ := filepath.Glob(filepath.Join(h.Runner.PodDir(r.Namespace, r.Name), "*.log"))
+		for _, path := range logs {
+			data, err := os.ReadFile(path)
+			if err != nil {
+				continue
+			}
+			lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+			for _, line := range lines[max(0, len(lines)-5):] {
+				fmt.Fprintf(w, "    %s| %s\n", strings.TrimSuffix(filepath.Base(path), ".log"), line)
+			}
+		}
+	}
+}
