@@ -49,11 +49,13 @@ func (h *Harness) Diagnose(ctx context.Context, w io.Writer) {
 			fmt.Fprintf(w, "  lease %s: holder %q %s\n", l.Name, holder, strings.Join(notes, " "))
 		}
 	}
-	// The latest run of each pipeline for each request.
+	// The latest run of each pipeline for each request (the Promise's and the runner specs' pods aside).
 	latest := map[string]int{}
 	runs := h.Runner.Runs()
 	for i, r := range runs {
-		latest[r.Labels["kratix.io/resource-name"]+"/"+r.Labels["kratix.io/pipeline-name"]] = i
+		if req := r.Labels["kratix.io/resource-name"]; req != "" {
+			latest[r.Labels["kratix.io/promise-name"]+"/"+req+"/"+r.Labels["kratix.io/pipeline-name"]] = i
+		}
 	}
 	keys := make([]string, 0, len(latest))
 	for k := range latest {

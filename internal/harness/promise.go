@@ -119,33 +119,39 @@ func (h *Harness) WaitForRequests(ctx context.Context, stall time.Duration, ok f
 	return h.WaitFor(ctx, WebApps, stall, ok, names...)
 }
 
-// WaitFor is WaitForRequests for the requests of another API. It gives up only when none of the
+// WaitFor is WaitForRequests for the requests of another API. It gives up when none of the
 // requests has moved (a phase or version of status.turnstile changed) for stall: a rollout of
 // several requests through one slot takes as long as the machine makes it, and a loaded one
-// is slow, not stuck; the spec's own timeout bounds the whole. Its error says where each
-// request not yet there stands.
+// is slow, not stuck. The spec's own timeout bounds the whole; so does, for callers without one,
+// ten times stall. Its error says where each request not yet there stands.
 func (h *Harness) WaitFor(ctx context.Context, api schema.GroupVersionResource, stall time.Duration, ok func(*unstructured.Unstructured) bool, names ...string) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*stall)
+	defer cancel()
 	var (
 		last  string
 		moved = time.Now()
-		late  []string
+		// late is where the requests not there stood at the last look that read them all: a
+		// look cut short by the end of ctx would say only that.
+		late []string
 	)
 	err := wait.PollUntilContextCancel(ctx, 250*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		var where []string
-		late = late[:0]
+		var where, behind []string
 		for _, n := range names {
 			u, err := h.Dynamic.Resource(api).Namespace("default").Get(ctx, n, metav1.GetOptions{})
 			switch {
+			case ctx.Err() != nil:
+				return false, nil
 			case err != nil:
 				where = append(where, n+": "+err.Error())
-				late = append(late, n+" ("+program.OneLine(err.Error())+")")
+				behind = append(behind, n+" ("+program.OneLine(err.Error())+")")
 			case !ok(u):
 				where = append(where, n+": "+standing(u))
-				late = append(late, n+" ("+standing(u)+": "+Message(u)+")")
+				behind = append(behind, n+" ("+standing(u)+": "+Message(u)+")")
 			default:
 				where = append(where, n+": "+standing(u))
 			}
 		}
+		late = behind
 		if now := strings.Join(where, "; "); now != last {
 			last, moved = now, time.Now()
 		}

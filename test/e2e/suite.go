@@ -50,8 +50,12 @@ var failures []string
 var _ = ginkgo.ReportAfterEach(func(r ginkgo.SpecReport) {
 	if r.Failed() {
 		msg := program.OneLine(r.Failure.Message)
-		if runes := []rune(msg); len(runes) > 600 {
-			msg = string(runes[:600]) + "…"
+		if more := r.Failure.AdditionalFailure; more != nil {
+			// A spec that timed out says so first; why it was stuck comes after.
+			msg += " then: " + program.OneLine(more.Failure.Message)
+		}
+		if runes := []rune(msg); len(runes) > 1200 {
+			msg = string(runes[:1200]) + "…"
 		}
 		failures = append(failures, fmt.Sprintf("%s (%s): %s", r.FullText(), r.Failure.Location, msg))
 	}
