@@ -11,13 +11,12 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-
-	"github.com/kratix-turnstile/turnstile/pkg/turnstile"
 )
 
 // Diagnose writes where the platform stands, for reading after a failed spec: every request's
-// status.turnstile, the turnstile's Leases, and the last lines each container of every
-// request's latest pipeline runs wrote. The sandbox, and its logs, go when the suite ends.
+// status.turnstile and the last lines each container of every request's latest pipeline runs
+// wrote (kubectl turnstile status gives the turnstile's side). The sandbox, and its logs, go when
+// the suite ends.
 func (h *Harness) Diagnose(ctx context.Context, w io.Writer) {
 	fmt.Fprintln(w, "harness: where the platform stands")
 	for _, api := range []schema.GroupVersionResource{WebApps, SecondWebApps} {
@@ -28,25 +27,6 @@ func (h *Harness) Diagnose(ctx context.Context, w io.Writer) {
 		}
 		for _, u := range list.Items {
 			fmt.Fprintf(w, "  %s/%s: %s: %s\n", api.Resource, u.GetName(), standing(&u), Message(&u))
-		}
-	}
-	leases, err := h.Client.CoordinationV1().Leases(turnstile.DefaultNamespace).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		fmt.Fprintf(w, "  leases: %v\n", err)
-	} else {
-		for _, l := range leases.Items {
-			var notes []string
-			for k, v := range l.Annotations {
-				if strings.HasPrefix(k, "turnstile.kratix.io/") {
-					notes = append(notes, strings.TrimPrefix(k, "turnstile.kratix.io/")+"="+v)
-				}
-			}
-			slices.Sort(notes)
-			holder := ""
-			if l.Spec.HolderIdentity != nil {
-				holder = *l.Spec.HolderIdentity
-			}
-			fmt.Fprintf(w, "  lease %s: holder %q %s\n", l.Name, holder, strings.Join(notes, " "))
 		}
 	}
 	// The latest run of each pipeline for each request (the Promise's and the runner specs' pods aside).

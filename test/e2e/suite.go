@@ -61,10 +61,15 @@ var _ = ginkgo.ReportAfterEach(func(r ginkgo.SpecReport) {
 	}
 })
 
-// After a failed spec, where the platform stands: its requests, Leases and pipelines' logs.
+// After a failed spec, where the platform stands: its requests and pipelines' logs, and each
+// rollout as its operator would see it.
 var _ = ginkgo.AfterEach(func(ctx context.Context) {
-	if h != nil && ginkgo.CurrentSpecReport().Failed() {
+	if ginkgo.CurrentSpecReport().Failed() {
 		h.Diagnose(ctx, ginkgo.GinkgoWriter)
+		for _, p := range []string{harness.PromiseName, harness.SecondPromiseName} {
+			_, out := kubectlTurnstileCode(ctx, "status", p, "-n", "default")
+			fmt.Fprintf(ginkgo.GinkgoWriter, "kubectl turnstile status %s:\n%s", p, out)
+		}
 	}
 }, ginkgo.NodeTimeout(patience.Scale(30*time.Second)))
 
